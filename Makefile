@@ -1,0 +1,43 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install test-install migrate demo translations clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: install, migrate, load demo data the first time, serve http://127.0.0.1:5000
+run: install
+	$(FLASK) db upgrade
+	$(FLASK) crowdfund demo --if-empty
+	$(FLASK) run --host 127.0.0.1 --port 5000
+
+## make test: the whole suite (PostgreSQL too when CROWDFUND_TEST_DATABASE_URL is set)
+test: install
+	$(BIN)/pytest -n 2
+
+migrate: install
+	$(FLASK) db upgrade
+
+demo: install
+	$(FLASK) crowdfund demo
+
+## make translations: extract messages and update/compile the catalogues
+translations: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -o crowdfund/translations/messages.pot .
+	$(BIN)/pybabel update -i crowdfund/translations/messages.pot -d crowdfund/translations
+	$(BIN)/pybabel compile -d crowdfund/translations
+
+clean:
+	rm -rf $(VENV) instance *.egg-info .pytest_cache

@@ -1,0 +1,103 @@
+"""Configuration classes. Every setting comes from an environment variable (or `.env`)."""
+import os
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+BASE_DIR = Path(__file__).resolve().parent
+load_dotenv(BASE_DIR / ".env")
+
+
+def _env(name, default=None):
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _env_bool(name, default=False):
+    value = _env(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Config:
+    INSTANCE_DIR = Path(_env("CROWDFUND_INSTANCE_DIR", BASE_DIR / "instance"))
+    SECRET_KEY = _env("SECRET_KEY", "dev-only-not-secret")
+    SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'crowdfund.sqlite3'}")
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    MAX_CONTENT_LENGTH = int(_env("MAX_CONTENT_LENGTH", 12 * 1024 * 1024))
+    UPLOAD_DIR = Path(_env("UPLOAD_DIR", INSTANCE_DIR / "uploads"))
+    # Pillow's own decompression-bomb guard is raised to an error at this many pixels.
+    MAX_IMAGE_PIXELS = int(_env("MAX_IMAGE_PIXELS", 40_000_000))
+
+    BABEL_DEFAULT_LOCALE = "en"
+    BABEL_DEFAULT_TIMEZONE = "UTC"
+    LANGUAGES = ["en", "zh_Hans_CN"]
+
+    MAIL_BACKEND = _env("MAIL_BACKEND", "smtp" if _env("MAIL_SERVER") else "log")
+    MAIL_SERVER = _env("MAIL_SERVER")
+    MAIL_PORT = int(_env("MAIL_PORT", 25))
+    MAIL_USERNAME = _env("MAIL_USERNAME")
+    MAIL_PASSWORD = _env("MAIL_PASSWORD")
+    MAIL_USE_TLS = _env_bool("MAIL_USE_TLS")
+    MAIL_DEFAULT_SENDER = _env("MAIL_DEFAULT_SENDER", "crowdfund <noreply@crowdfund.localhost>")
+
+    RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
+    LOGIN_RATE_LIMIT = _env("LOGIN_RATE_LIMIT", "10 per minute")
+
+    EMAIL_TOKEN_MAX_AGE = int(_env("EMAIL_TOKEN_MAX_AGE", 3 * 24 * 3600))
+    RESET_TOKEN_MAX_AGE = int(_env("RESET_TOKEN_MAX_AGE", 3600))
+
+    # Closes campaigns whose deadline passed, in a thread of the web process, when no
+    # Celery beat runs (the default single-machine run).
+    IN_PROCESS_TICKER = _env_bool("IN_PROCESS_TICKER", True)
+    TICK_INTERVAL_SECONDS = int(_env("TICK_INTERVAL_SECONDS", 30))
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    WTF_CSRF_TIME_LIMIT = None
+    PAGE_SIZE = 12
+    # Base of links in emails and anything built outside a request.
+    PUBLIC_URL = _env("PUBLIC_URL", "http://127.0.0.1:5000")
+
+
+class DevelopmentConfig(Config):
+    DEBUG = False
+
+
+class TestingConfig(Config):
+    TESTING = True
+    IN_PROCESS_TICKER = False
+    MAIL_BACKEND = "memory"
+    RATELIMIT_ENABLED = False
+
+
+class ProductionConfig(Config):
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+    IN_PROCESS_TICKER = _env_bool("IN_PROCESS_TICKER", False)
+
+    REQUIRED = ("SECRET_KEY", "DATABASE_URL")
+
+    @classmethod
+    def missing_settings(cls):
+        return [name for name in cls.REQUIRED if not _env(name)]
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def config_from_env():
+    """The config class named by CROWDFUND_ENV (development when unset)."""
+    name = _env("CROWDFUND_ENV", "development")
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise RuntimeError(f"CROWDFUND_ENV must be one of {', '.join(CONFIGS)}, not {name!r}") from None

@@ -1,0 +1,117 @@
+"""The application factory. It reads like a table of contents: each register_* adds one part."""
+from pathlib import Path
+
+from flask import Flask
+
+from crowdfund.extensions import babel, csrf, db, limiter, login_manager, migrate
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def create_app(config=None) -> Flask:
+    """Build the app from a config class (or mapping); without one, from CROWDFUND_ENV."""
+    app = Flask(
+        __name__,
+        template_folder=str(PROJECT_DIR / "templates"),
+        static_folder=str(PROJECT_DIR / "static"),
+    )
+    load_config(app, config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_template_helpers(app)
+    register_security_headers(app)
+    register_commands(app)
+    register_shellcontext(app)
+    register_ticker(app)
+    return app
+
+
+def load_config(app, config) -> None:
+    import config as config_module
+
+    if config is None:
+        config = config_module.config_from_env()
+    if isinstance(config, dict):
+        app.config.from_object(config_module.Config)
+        app.config.update(config)
+    else:
+        if hasattr(config, "missing_settings") and config.missing_settings():
+            missing = ", ".join(config.missing_settings())
+            raise RuntimeError(f"Production configuration is missing: {missing}")
+        app.config.from_object(config)
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("postgres://"):
+        uri = "postgresql://" + uri[len("postgres://"):]
+    if uri.startswith("postgresql://"):
+        uri = "postgresql+psycopg://" + uri[len("postgresql://"):]
+    app.config["SQLALCHEMY_DATABASE_URI"] = uri
+    for key in ("INSTANCE_DIR", "UPLOAD_DIR"):
+        app.config[key] = Path(app.config[key])
+    app.config["INSTANCE_DIR"].mkdir(parents=True, exist_ok=True)
+    app.config["UPLOAD_DIR"].mkdir(parents=True, exist_ok=True)
+
+
+def register_extensions(app) -> None:
+    from crowdfund.database import include_object  # also registers the engine and DDL listeners
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_DIR / "migrations"), render_as_batch=True,
+                     compare_type=True, include_object=include_object)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    from crowdfund.i18n import select_locale
+
+    babel.init_app(app, locale_selector=select_locale)
+    limiter.init_app(app)
+
+
+def register_blueprints(app) -> None:
+    from crowdfund.accounts.routes import bp as accounts_bp
+    from crowdfund.campaigns.routes import bp as campaigns_bp
+    from crowdfund.discovery.routes import bp as discovery_bp
+    from crowdfund.media.routes import bp as media_bp
+    from crowdfund.moderation.routes import bp as moderation_bp
+
+    for bp in (discovery_bp, accounts_bp, campaigns_bp, moderation_bp, media_bp):
+        app.register_blueprint(bp)
+
+
+def register_errorhandlers(app) -> None:
+    from crowdfund.http_errors import register
+
+    register(app)
+
+
+def register_template_helpers(app) -> None:
+    from crowdfund.templating import register
+
+    register(app)
+
+
+def register_security_headers(app) -> None:
+    from crowdfund.http_errors import add_security_headers
+
+    app.after_request(add_security_headers)
+
+
+def register_commands(app) -> None:
+    from crowdfund.cli import crowdfund_cli
+
+    app.cli.add_command(crowdfund_cli)
+
+
+def register_shellcontext(app) -> None:
+    def shell_context():
+        from crowdfund.accounts.models import User
+        from crowdfund.campaigns.models import Campaign
+
+        return {"db": db, "User": User, "Campaign": Campaign}
+
+    app.shell_context_processor(shell_context)
+
+
+def register_ticker(app) -> None:
+    from crowdfund.ticker import start_in_process_ticker
+
+    start_in_process_ticker(app)

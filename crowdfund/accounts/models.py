@@ -1,0 +1,56 @@
+import secrets
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from crowdfund.clock import utcnow
+from crowdfund.extensions import db
+
+ROLES = ("backer", "moderator", "admin")
+
+
+def _new_login_id() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class User(UserMixin, db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    display_name: Mapped[str] = mapped_column(String(80))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="backer")
+    bio: Mapped[str] = mapped_column(Text, default="")
+    avatar: Mapped[str | None] = mapped_column(String(64))
+    email_verified_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What the session cookie carries instead of the id: rotated on password change,
+    # which signs out every other session of that user.
+    login_id: Mapped[str] = mapped_column(String(64), unique=True, default=_new_login_id)
+
+    def get_id(self) -> str:
+        return self.login_id
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password, method="scrypt")
+        self.login_id = _new_login_id()
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def is_moderator(self) -> bool:
+        return self.role in ("moderator", "admin")
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.email}>"

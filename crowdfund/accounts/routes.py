@@ -1,0 +1,183 @@
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+from werkzeug.exceptions import NotFound
+
+from crowdfund.accounts import services
+from crowdfund.accounts.forms import EmptyForm, LoginForm, ProfileForm, RequestResetForm, ResetPasswordForm, SignupForm
+from crowdfund.accounts.models import User
+from crowdfund.campaigns.services import public_campaigns_of
+from crowdfund.errors import ValidationFailed
+from crowdfund.extensions import db, limiter, login_manager
+from crowdfund.media.services import store_image
+from crowdfund.notifications.services import send_email
+from crowdfund.pledges.services import backed_campaign_count, pledged_totals
+
+bp = Blueprint("accounts", __name__)
+
+login_manager.login_view = "accounts.login"
+login_manager.login_message = "Please log in to continue."
+
+
+@login_manager.user_loader
+def load_user(login_id):
+    return db.session.execute(db.select(User).where(User.login_id == login_id)).scalar_one_or_none()
+
+
+def _login_rate_limit():
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _safe_next(default):
+    target = request.args.get("next", "")
+    # Only local paths: "//evil.test" and "https://…" would send the user elsewhere.
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default
+
+
+def send_verification_email(user):
+    token = services.make_token(user, "verify")
+    link = current_app.config["PUBLIC_URL"] + url_for("accounts.verify_email", token=token)
+    send_email(user.email, _("Confirm your email address"), "verify_email", user=user, link=link)
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+def signup():
+    if current_user.is_authenticated:
+        return redirect(url_for("discovery.home"))
+    form = SignupForm()
+    if form.validate_on_submit():
+        try:
+            user = services.register_user(form.email.data, form.display_name.data, form.password.data)
+        except ValidationFailed as error:
+            form.email.errors.append(error.message)
+        else:
+            db.session.commit()
+            send_verification_email(user)
+            login_user(user)
+            flash(_("Welcome! We sent a link to %(email)s to confirm your address.", email=user.email), "success")
+            return redirect(_safe_next(url_for("discovery.home")))
+    return render_template("accounts/signup.html", form=form), 422 if form.errors else 200
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_rate_limit, methods=["POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("discovery.home"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = services.authenticate(form.email.data, form.password.data)
+        if user is None:
+            form.password.errors.append(_("That email and password do not match an account."))
+        else:
+            # A fresh session: nothing set before login (by anyone) carries over.
+            session.clear()
+            login_user(user, remember=form.remember.data)
+            flash(_("Welcome back, %(name)s.", name=user.display_name), "success")
+            return redirect(_safe_next(url_for("discovery.home")))
+    return render_template("accounts/login.html", form=form), 422 if form.errors else 200
+
+
+@bp.post("/logout")
+def logout():
+    form = EmptyForm()
+    if form.validate_on_submit():
+        logout_user()
+        flash(_("You are logged out."), "info")
+    return redirect(url_for("discovery.home"))
+
+
+@bp.get("/verify/<token>")
+def verify_email(token):
+    user = services.user_from_token(token, "verify", current_app.config["EMAIL_TOKEN_MAX_AGE"])
+    if user is None:
+        return render_template("accounts/token_invalid.html", what=_("confirmation")), 400
+    return render_template("accounts/verify.html", token=token, form=EmptyForm(), user=user)
+
+
+@bp.post("/verify/<token>")
+def confirm_email(token):
+    form = EmptyForm()
+    user = services.user_from_token(token, "verify", current_app.config["EMAIL_TOKEN_MAX_AGE"])
+    if user is None or not form.validate_on_submit():
+        return render_template("accounts/token_invalid.html", what=_("confirmation")), 400
+    services.mark_email_verified(user)
+    db.session.commit()
+    flash(_("Your email address is confirmed."), "success")
+    return redirect(url_for("discovery.home"))
+
+
+@bp.post("/me/verify/resend")
+@login_required
+def resend_verification():
+    if EmptyForm().validate_on_submit() and not current_user.email_verified:
+        send_verification_email(current_user)
+        flash(_("We sent a new confirmation link to %(email)s.", email=current_user.email), "info")
+    return redirect(url_for("accounts.settings"))
+
+
+@bp.route("/reset", methods=["GET", "POST"])
+@limiter.limit(_login_rate_limit, methods=["POST"])
+def request_reset():
+    form = RequestResetForm()
+    if form.validate_on_submit():
+        user = services.find_user_by_email(form.email.data)
+        if user is not None:
+            token = services.make_token(user, "reset")
+            link = current_app.config["PUBLIC_URL"] + url_for("accounts.reset_password", token=token)
+            send_email(user.email, _("Reset your password"), "reset_password", user=user, link=link)
+        # The same answer whether or not the address has an account.
+        flash(_("If that address has an account, we sent it a link to reset the password."), "info")
+        return redirect(url_for("accounts.login"))
+    return render_template("accounts/request_reset.html", form=form), 422 if form.errors else 200
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+def reset_password(token):
+    user = services.user_from_token(token, "reset", current_app.config["RESET_TOKEN_MAX_AGE"])
+    if user is None:
+        return render_template("accounts/token_invalid.html", what=_("password reset")), 400
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        services.change_password(user, form.password.data)
+        services.mark_email_verified(user)
+        db.session.commit()
+        flash(_("Your password is changed. Log in with the new one."), "success")
+        logout_user()
+        return redirect(url_for("accounts.login"))
+    return render_template("accounts/reset_password.html", form=form), 422 if form.errors else 200
+
+
+@bp.get("/u/<int:user_id>")
+def profile(user_id):
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound()
+    campaigns = public_campaigns_of(user.id)
+    return render_template("accounts/profile.html", user=user, campaigns=campaigns,
+                           totals=pledged_totals(c.id for c in campaigns),
+                           backed_count=backed_campaign_count(user.id))
+
+
+@bp.route("/me/settings", methods=["GET", "POST"])
+@login_required
+def settings():
+    form = ProfileForm(obj=current_user)
+    if form.validate_on_submit():
+        upload = form.avatar.data
+        saved = True
+        if upload and getattr(upload, "filename", ""):
+            try:
+                current_user.avatar = store_image(upload.read(), "avatar")
+            except ValidationFailed as error:
+                form.avatar.errors.append(error.message)
+                saved = False
+        if saved:
+            current_user.display_name = form.display_name.data.strip()
+            current_user.bio = form.bio.data or ""
+            db.session.commit()
+            flash(_("Your profile is saved."), "success")
+            return redirect(url_for("accounts.settings"))
+    return render_template("accounts/settings.html", form=form), 422 if request.method == "POST" else 200

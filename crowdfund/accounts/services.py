@@ -1,0 +1,115 @@
+"""Accounts: sign-up, passwords, email tokens, roles. Functions flush; callers commit."""
+from functools import lru_cache
+from importlib import resources
+
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import func
+
+from crowdfund.accounts.models import ROLES, User
+from crowdfund.clock import utcnow
+from crowdfund.errors import ValidationFailed
+from crowdfund.extensions import db
+
+MIN_PASSWORD_LENGTH = 8
+
+
+@lru_cache(maxsize=1)
+def common_passwords() -> frozenset[str]:
+    text = resources.files("crowdfund.accounts").joinpath("common-passwords.txt").read_text()
+    return frozenset(line.strip().lower() for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def password_problem(password: str, email: str | None = None) -> str | None:
+    """Why this password is refused, or None if it is acceptable."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"Use at least {MIN_PASSWORD_LENGTH} characters."
+    if password.lower() in common_passwords():
+        return "That password is one of the most common ones; choose another."
+    if email and password.lower() == email.lower():
+        return "Your password cannot be your email address."
+    return None
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def find_user_by_email(email: str) -> User | None:
+    return db.session.execute(db.select(User).where(User.email == normalise_email(email))).scalar_one_or_none()
+
+
+def register_user(email: str, display_name: str, password: str, role: str = "backer") -> User:
+    """Create an unverified user; raises ValidationFailed for a taken email, a bad password or role."""
+    if role not in ROLES:
+        raise ValidationFailed(f"Unknown role {role!r}; choose one of {', '.join(ROLES)}.")
+    if find_user_by_email(email):
+        raise ValidationFailed("An account with that email already exists.")
+    problem = password_problem(password, email)
+    if problem:
+        raise ValidationFailed(problem)
+    user = User(email=normalise_email(email), display_name=display_name.strip(), role=role)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def authenticate(email: str, password: str) -> User | None:
+    user = find_user_by_email(email)
+    if user is None or not user.check_password(password):
+        return None
+    return user
+
+
+def change_password(user: User, password: str) -> None:
+    """Set a new password; every existing session of the user stops working."""
+    problem = password_problem(password, user.email)
+    if problem:
+        raise ValidationFailed(problem)
+    user.set_password(password)
+    db.session.flush()
+
+
+def set_role(user: User, role: str) -> None:
+    if role not in ROLES:
+        raise ValidationFailed(f"Unknown role {role!r}; choose one of {', '.join(ROLES)}.")
+    user.role = role
+    db.session.flush()
+
+
+def _serializer(purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"crowdfund-{purpose}")
+
+
+def make_token(user: User, purpose: str) -> str:
+    """A signed token naming the user. A reset token also carries a fingerprint of the
+    current password hash, so it stops working once the password changes (single use)."""
+    payload = {"uid": user.id, "email": user.email}
+    if purpose == "reset":
+        payload["pw"] = user.password_hash[-16:]
+    return _serializer(purpose).dumps(payload)
+
+
+def user_from_token(token: str, purpose: str, max_age: int) -> User | None:
+    """The user a valid, unexpired token names, or None."""
+    try:
+        payload = _serializer(purpose).loads(token, max_age=max_age)
+    except (SignatureExpired, BadSignature):
+        return None
+    user = db.session.get(User, payload.get("uid"))
+    if user is None or user.email != payload.get("email"):
+        return None
+    if purpose == "reset" and user.password_hash[-16:] != payload.get("pw"):
+        return None
+    return user
+
+
+def mark_email_verified(user: User) -> None:
+    if user.email_verified_at is None:
+        user.email_verified_at = utcnow()
+        db.session.flush()
+
+
+def count_users() -> int:
+    return db.session.execute(db.select(func.count(User.id))).scalar_one()

@@ -1,0 +1,227 @@
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from wtforms.fields.choices import SelectChoice
+
+from crowdfund import money
+from crowdfund.accounts.forms import EmptyForm
+from crowdfund.campaigns import lifecycle, services
+from crowdfund.campaigns.forms import (
+    BasicsForm, BudgetLineForm, CancelForm, MilestoneForm, NewCampaignForm, RewardTierForm,
+)
+from crowdfund.campaigns.models import Campaign
+from crowdfund.clock import utcnow
+from crowdfund.errors import DomainError, ValidationFailed
+from crowdfund.extensions import db
+from crowdfund.media.services import store_image
+from crowdfund.moderation.services import audit_log_query
+from crowdfund.pledges.services import pledged_totals
+
+bp = Blueprint("campaigns", __name__)
+
+ITEM_FORMS = {"budget": BudgetLineForm, "rewards": RewardTierForm, "milestones": MilestoneForm}
+ITEM_TITLES = {"budget": "Budget", "rewards": "Reward tiers", "milestones": "Milestones"}
+
+
+def _category_choices(form_field, blank=True):
+    choices = [SelectChoice(c.id, c.name) for c in services.categories()]
+    form_field.choices = ([SelectChoice(0, _("Choose a category"))] if blank else []) + choices
+
+
+@bp.route("/campaigns/new", methods=["GET", "POST"])
+@login_required
+def new():
+    form = NewCampaignForm()
+    _category_choices(form.category_id)
+    if form.validate_on_submit():
+        if form.category_id.data == 0:
+            form.category_id.errors.append(_("Choose a category."))
+        else:
+            campaign = services.create_draft(current_user, form.title.data, form.category_id.data,
+                                             form.currency.data, form.funding_model.data)
+            db.session.commit()
+            flash(_("Your draft is saved. Fill in the rest at your own pace."), "success")
+            return redirect(url_for("campaigns.edit", slug=campaign.slug))
+    return render_template("campaigns/new.html", form=form), 422 if request.method == "POST" else 200
+
+
+@bp.get("/me/campaigns")
+@login_required
+def mine():
+    campaigns = list(db.session.execute(
+        db.select(Campaign).where(Campaign.founder_id == current_user.id)
+        .order_by(Campaign.created_at.desc(), Campaign.id.desc())).scalars())
+    return render_template("campaigns/mine.html", campaigns=campaigns,
+                           totals=pledged_totals(c.id for c in campaigns))
+
+
+@bp.get("/c/<slug>")
+def show(slug):
+    campaign = services.campaign_for_viewer(slug, current_user, with_details=True)
+    pledged, backers = pledged_totals([campaign.id]).get(campaign.id, (0, 0))
+    founder_stats = {
+        "launched": db.session.execute(
+            db.select(db.func.count(Campaign.id)).where(
+                Campaign.founder_id == campaign.founder_id, Campaign.launched_at.is_not(None))).scalar_one(),
+    }
+    is_owner = current_user.is_authenticated and current_user.id == campaign.founder_id
+    return render_template(
+        "campaigns/show.html", campaign=campaign, pledged=pledged, backers=backers, now=utcnow(),
+        percent=money.percent(pledged, campaign.goal), founder_stats=founder_stats, is_owner=is_owner,
+        budget_total=sum(line.amount for line in campaign.budget_lines),
+        checklist=services.checklist(campaign) if is_owner and campaign.is_editable else None,
+        form=EmptyForm())
+
+
+def _basics_data(campaign):
+    return {
+        "title": campaign.title, "blurb": campaign.blurb, "category_id": campaign.category_id or 0,
+        "funding_model": campaign.funding_model, "currency": campaign.currency,
+        "goal": money.amount_input(campaign.goal, campaign.currency) if campaign.goal else "",
+        "duration_days": campaign.duration_days, "story": campaign.story, "risks": campaign.risks,
+    }
+
+
+@bp.route("/c/<slug>/edit", methods=["GET", "POST"])
+@login_required
+def edit(slug):
+    campaign = services.campaign_for_founder(slug, current_user)
+    if not campaign.is_editable:
+        flash(_("This campaign can no longer be edited."), "warning")
+        return redirect(url_for("campaigns.show", slug=slug))
+    form = BasicsForm(currency=campaign.currency, data=None if request.method == "POST" else _basics_data(campaign))
+    _category_choices(form.category_id)
+    if form.validate_on_submit():
+        if form.category_id.data == 0:
+            form.category_id.errors.append(_("Choose a category."))
+        else:
+            saved = True
+            upload = form.cover.data
+            if upload and getattr(upload, "filename", ""):
+                try:
+                    campaign.cover_image = store_image(upload.read(), "cover")
+                except ValidationFailed as error:
+                    form.cover.errors.append(error.message)
+                    saved = False
+            if saved:
+                services.update_basics(
+                    campaign, title=form.title.data, blurb=form.blurb.data or "", category_id=form.category_id.data,
+                    funding_model=form.funding_model.data, currency=form.currency.data, goal=form.goal.minor or 0,
+                    duration_days=form.duration_days.data, story=form.story.data or "", risks=form.risks.data or "")
+                db.session.commit()
+                flash(_("Saved."), "success")
+                return redirect(url_for("campaigns.edit", slug=slug))
+    return render_template("campaigns/edit_basics.html", campaign=campaign, form=form,
+                           checklist=services.checklist(campaign), section="basics"), \
+        422 if request.method == "POST" else 200
+
+
+def _item_data(kind, item, currency):
+    if kind == "budget":
+        return {"purpose": item.purpose, "amount": money.amount_input(item.amount, currency)}
+    if kind == "rewards":
+        return {"title": item.title, "description": item.description,
+                "minimum_amount": money.amount_input(item.minimum_amount, currency), "quantity": item.quantity,
+                "estimated_delivery": item.estimated_delivery, "ships": item.ships,
+                "shipping_amount": money.amount_input(item.shipping_amount, currency) if item.shipping_amount else ""}
+    bp_whole, bp_frac = divmod(item.release_bp, 100)
+    return {"title": item.title, "description": item.description, "due_date": item.due_date,
+            "release_percent": f"{bp_whole}.{bp_frac:02d}" if bp_frac else str(bp_whole)}
+
+
+def _item_fields(kind, form):
+    if kind == "budget":
+        return {"purpose": form.purpose.data, "amount": form.amount.minor}
+    if kind == "rewards":
+        return {"title": form.title.data, "description": form.description.data,
+                "minimum_amount": form.minimum_amount.minor, "quantity": form.quantity.data,
+                "estimated_delivery": form.estimated_delivery.data, "ships": form.ships.data,
+                "shipping_amount": (form.shipping_amount.minor or 0) if form.ships.data else 0}
+    return {"title": form.title.data, "description": form.description.data, "due_date": form.due_date.data,
+            "release_bp": form.release_bp}
+
+
+@bp.route("/c/<slug>/edit/<any(budget, rewards, milestones):kind>", methods=["GET", "POST"])
+@bp.route("/c/<slug>/edit/<any(budget, rewards, milestones):kind>/<int:item_id>", methods=["GET", "POST"])
+@login_required
+def edit_items(slug, kind, item_id=None):
+    campaign = services.campaign_for_founder(slug, current_user)
+    if not campaign.is_editable:
+        flash(_("This campaign can no longer be edited."), "warning")
+        return redirect(url_for("campaigns.show", slug=slug))
+    item = services.item_for_founder(campaign, kind, item_id) if item_id is not None else None
+    data = _item_data(kind, item, campaign.currency) if item is not None and request.method == "GET" else None
+    form = ITEM_FORMS[kind](currency=campaign.currency, data=data)
+    if form.validate_on_submit():
+        services.save_item(campaign, kind, _item_fields(kind, form), item)
+        db.session.commit()
+        flash(_("Saved."), "success")
+        return redirect(url_for("campaigns.edit_items", slug=slug, kind=kind))
+    return render_template("campaigns/edit_items.html", campaign=campaign, form=form, kind=kind, item=item,
+                           section=kind, title=_(ITEM_TITLES[kind]), checklist=services.checklist(campaign),
+                           delete_form=EmptyForm()), 422 if request.method == "POST" else 200
+
+
+@bp.post("/c/<slug>/edit/<any(budget, rewards, milestones):kind>/<int:item_id>/delete")
+@login_required
+def delete_item(slug, kind, item_id):
+    campaign = services.campaign_for_founder(slug, current_user)
+    item = services.item_for_founder(campaign, kind, item_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    services.delete_item(campaign, item)
+    db.session.commit()
+    flash(_("Removed."), "info")
+    return redirect(url_for("campaigns.edit_items", slug=slug, kind=kind))
+
+
+@bp.post("/c/<slug>/submit")
+@login_required
+def submit(slug):
+    campaign = services.campaign_for_founder(slug, current_user)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        lifecycle.submit_for_review(campaign, current_user, utcnow())
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("campaigns.edit", slug=slug), 303)
+    db.session.commit()
+    flash(_("Submitted. A moderator will review your campaign; you will see their decision here."), "success")
+    return redirect(url_for("campaigns.show", slug=slug), 303)
+
+
+@bp.post("/c/<slug>/launch")
+@login_required
+def launch(slug):
+    campaign = services.campaign_for_founder(slug, current_user, with_details=False)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    lifecycle.launch(campaign, current_user, utcnow())
+    db.session.commit()
+    flash(_("Your campaign is live. Share it!"), "success")
+    return redirect(url_for("campaigns.show", slug=slug), 303)
+
+
+@bp.route("/c/<slug>/cancel", methods=["GET", "POST"])
+@login_required
+def cancel(slug):
+    campaign = services.campaign_for_founder(slug, current_user, with_details=False)
+    form = CancelForm()
+    if form.validate_on_submit():
+        lifecycle.cancel(campaign, current_user, form.reason.data, utcnow())
+        db.session.commit()
+        flash(_("The campaign is cancelled and every pledge released."), "info")
+        return redirect(url_for("campaigns.show", slug=slug), 303)
+    return render_template("campaigns/cancel.html", campaign=campaign, form=form), \
+        422 if request.method == "POST" else 200
+
+
+@bp.get("/c/<slug>/history")
+@login_required
+def history(slug):
+    """The founder's view of every review decision on their campaign."""
+    campaign = services.campaign_for_founder(slug, current_user, with_details=False)
+    entries = list(db.session.execute(audit_log_query(campaign.id)).scalars())
+    return render_template("campaigns/history.html", campaign=campaign, entries=entries)

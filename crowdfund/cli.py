@@ -1,0 +1,66 @@
+"""`flask crowdfund …` commands."""
+from datetime import datetime
+
+import click
+from flask.cli import AppGroup
+
+from crowdfund.accounts import services as account_services
+from crowdfund.accounts.models import ROLES
+from crowdfund.errors import ValidationFailed
+from crowdfund.extensions import db
+
+crowdfund_cli = AppGroup("crowdfund", help="Manage the crowdfund platform.")
+
+
+@crowdfund_cli.command("create-user")
+@click.argument("email")
+@click.option("--role", type=click.Choice(ROLES), default="backer", show_default=True)
+@click.option("--name", "display_name", help="Display name (default: the part of the email before @).")
+@click.password_option(help="Password (asked for when not given).")
+def create_user(email, role, display_name, password):
+    """Create an account with a role, or change the role of an existing one."""
+    user = account_services.find_user_by_email(email)
+    try:
+        if user is None:
+            user = account_services.register_user(email, display_name or email.split("@")[0], password, role=role)
+            account_services.mark_email_verified(user)
+            message = f"Created {role} {user.email}."
+        else:
+            account_services.set_role(user, role)
+            message = f"{user.email} is now a {role}."
+    except ValidationFailed as error:
+        raise click.ClickException(error.message) from None
+    db.session.commit()
+    click.echo(message)
+
+
+@crowdfund_cli.command("tick")
+@click.option("--now", "now_text", help="Run as if it were this UTC time (ISO 8601), e.g. 2027-01-31T12:00.")
+def tick(now_text):
+    """Run the periodic jobs once: close campaigns whose deadline passed."""
+    from crowdfund.ticker import run_periodic_jobs
+
+    now = None
+    if now_text:
+        try:
+            now = datetime.fromisoformat(now_text).replace(tzinfo=None)
+        except ValueError:
+            raise click.BadParameter("use ISO 8601, e.g. 2027-01-31T12:00", param_hint="--now") from None
+    result = run_periodic_jobs(now)
+    click.echo(f"Closed {result['successful']} successful and {result['failed']} failed campaign(s).")
+
+
+@crowdfund_cli.command("demo")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
+def demo(if_empty):
+    """Fill the database with a believable demo platform and print the demo logins."""
+    from crowdfund.demo import load_demo_data
+
+    if if_empty and account_services.count_users():
+        click.echo("Demo data not loaded: the database already has users.")
+        return
+    logins = load_demo_data()
+    db.session.commit()
+    click.echo("Demo data loaded. Log in as:")
+    for role, email, password in logins:
+        click.echo(f"  {role:<10} {email:<32} password: {password}")

@@ -1,0 +1,87 @@
+"""What visitors find: home page sections, browsing by category, full-text search.
+
+Each listing is one query for the campaigns (founder and category loaded alongside) and
+one for their totals, however many campaigns there are."""
+import re
+from datetime import datetime, timedelta
+
+from sqlalchemy import column, func, literal_column, table
+
+from crowdfund.campaigns.models import Campaign
+from crowdfund.campaigns.services import listing_query
+from crowdfund.database import PG_SEARCH_VECTOR, is_sqlite
+from crowdfund.extensions import db
+from crowdfund.pledges.models import COUNTING_STATES, Pledge
+
+TRENDING_WINDOW = timedelta(days=7)
+SORTS = ("trending", "ending", "newest", "funded")
+MAX_QUERY_TERMS = 8
+SEARCHABLE_STATES = ("live", "successful", "failed")
+
+_campaign_fts = table("campaign_fts", column("rowid"))
+
+
+def live_query(now: datetime):
+    return listing_query().where(Campaign.state == "live", Campaign.deadline > now)
+
+
+def _recent_pledges(now: datetime):
+    return (db.select(Pledge.campaign_id, func.sum(Pledge.amount).label("recent"))
+            .where(Pledge.created_at >= now - TRENDING_WINDOW, Pledge.state.in_(COUNTING_STATES))
+            .group_by(Pledge.campaign_id).subquery())
+
+
+def sorted_live_query(now: datetime, sort: str, category_id: int | None = None):
+    """Live campaigns in the given order: trending (recent pledges), ending soon, newest."""
+    query = live_query(now)
+    if category_id is not None:
+        query = query.where(Campaign.category_id == category_id)
+    if sort == "trending":
+        recent = _recent_pledges(now)
+        query = query.outerjoin(recent, recent.c.campaign_id == Campaign.id).order_by(
+            func.coalesce(recent.c.recent, 0).desc(), Campaign.launched_at.desc(), Campaign.id.desc())
+    elif sort == "ending":
+        query = query.order_by(Campaign.deadline, Campaign.id)
+    else:
+        query = query.order_by(Campaign.launched_at.desc(), Campaign.id.desc())
+    return query
+
+
+def funded_query(category_id: int | None = None):
+    query = listing_query().where(Campaign.state == "successful")
+    if category_id is not None:
+        query = query.where(Campaign.category_id == category_id)
+    return query.order_by(Campaign.ended_at.desc(), Campaign.id.desc())
+
+
+def home_sections(now: datetime, size: int = 6) -> dict[str, list[Campaign]]:
+    featured = live_query(now).where(Campaign.featured.is_(True)).order_by(Campaign.deadline).limit(size)
+    return {
+        "featured": list(db.session.execute(featured).scalars()),
+        "trending": list(db.session.execute(sorted_live_query(now, "trending").limit(size)).scalars()),
+        "ending": list(db.session.execute(sorted_live_query(now, "ending").limit(size)).scalars()),
+        "newest": list(db.session.execute(sorted_live_query(now, "newest").limit(size)).scalars()),
+    }
+
+
+def search_terms(text: str) -> list[str]:
+    """The words of a search box entry, without any query-language syntax."""
+    return re.findall(r"\w+", text or "")[:MAX_QUERY_TERMS]
+
+
+def search_query(text: str):
+    """Public campaigns matching every word (as a prefix) in title, blurb or story, best first;
+    None when the text has no words."""
+    terms = search_terms(text)
+    if not terms:
+        return None
+    query = listing_query().where(Campaign.state.in_(SEARCHABLE_STATES))
+    if is_sqlite():
+        match = " ".join(f'"{term}"*' for term in terms)
+        return (query.join(_campaign_fts, _campaign_fts.c.rowid == Campaign.id)
+                .where(literal_column("campaign_fts").op("MATCH")(match))
+                .order_by(func.bm25(literal_column("campaign_fts")), Campaign.id))
+    tsquery = func.to_tsquery("simple", " & ".join(f"{term}:*" for term in terms))
+    vector = literal_column(PG_SEARCH_VECTOR)
+    return (query.where(vector.op("@@")(tsquery))
+            .order_by(func.ts_rank(vector, tsquery).desc(), Campaign.id))

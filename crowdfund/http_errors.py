@@ -1,0 +1,63 @@
+"""Error pages and response headers: every error a styled page with a status, never a bare 500."""
+from flask import render_template
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from crowdfund.errors import DomainError
+from crowdfund.extensions import db
+
+TITLES = {
+    400: "Bad request", 403: "Not allowed", 404: "Page not found", 405: "Method not allowed",
+    409: "That cannot be done now", 413: "File too large", 429: "Too many requests", 500: "Something went wrong",
+}
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; script-src 'self'; style-src 'self'; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def _page(status: int, message: str):
+    return render_template("errors/error.html", status=status, title=_(TITLES.get(status, "Error")),
+                           message=message), status
+
+
+def register(app) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(error):
+        db.session.rollback()
+        messages = {
+            404: _("We could not find that page. It may have moved, or it may not be public."),
+            413: _("That upload is too large. The limit is %(mb)d MB.",
+                   mb=app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)),
+            429: _("Too many attempts. Please wait a minute and try again."),
+        }
+        response = error.get_response()
+        page, status = _page(error.code or 500, messages.get(error.code, error.description or ""))
+        response.set_data(page)
+        response.content_type = "text/html; charset=utf-8"
+        return response
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return _page(400, _("The form expired or was sent from another site. Please reload the page and try again."))
+
+    @app.errorhandler(DomainError)
+    def domain_error(error):
+        db.session.rollback()
+        return _page(error.status_code, error.message)
+
+    @app.errorhandler(500)
+    def server_error(error):
+        db.session.rollback()
+        return _page(500, _("An unexpected error happened on our side. It has been logged."))
+
+
+def add_security_headers(response):
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    if "frame-ancestors" in response.headers.get("Content-Security-Policy", ""):
+        response.headers.setdefault("X-Frame-Options", "DENY")
+    return response

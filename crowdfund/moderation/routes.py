@@ -1,0 +1,93 @@
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy.orm import selectinload
+from werkzeug.exceptions import NotFound
+
+from crowdfund import money
+from crowdfund.campaigns import lifecycle, services as campaign_services
+from crowdfund.campaigns.forms import DecisionForm, ReasonForm
+from crowdfund.campaigns.models import STATE_LABELS, Campaign
+from crowdfund.clock import utcnow
+from crowdfund.extensions import db
+from crowdfund.moderation import services
+from crowdfund.pledges.services import pledged_totals
+
+bp = Blueprint("moderation", __name__, url_prefix="/moderation")
+
+
+@bp.before_request
+@login_required
+def require_moderator():
+    services.require_moderator(current_user)
+
+
+def _campaign(campaign_id: int) -> Campaign:
+    campaign = db.session.execute(
+        db.select(Campaign).where(Campaign.id == campaign_id).options(
+            selectinload(Campaign.founder), selectinload(Campaign.category), selectinload(Campaign.budget_lines),
+            selectinload(Campaign.reward_tiers), selectinload(Campaign.milestones))).scalar_one_or_none()
+    if campaign is None:
+        raise NotFound()
+    return campaign
+
+
+@bp.get("/")
+def queue():
+    page = db.paginate(services.review_queue_query(), page=request.args.get("page", 1, type=int),
+                       per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    return render_template("moderation/queue.html", page=page, now=utcnow())
+
+
+@bp.route("/campaigns/<int:campaign_id>", methods=["GET", "POST"])
+def review(campaign_id):
+    campaign = _campaign(campaign_id)
+    form = DecisionForm()
+    if form.validate_on_submit():
+        lifecycle.DECISIONS[form.decision.data](campaign, current_user, form.reason.data)
+        db.session.commit()
+        flash(_("Decision recorded: %(state)s.", state=_(STATE_LABELS[campaign.state])), "success")
+        return redirect(url_for("moderation.queue"), 303)
+    pledged, backers = pledged_totals([campaign.id]).get(campaign.id, (0, 0))
+    entries = list(db.session.execute(services.audit_log_query(campaign.id)).scalars())
+    return render_template(
+        "moderation/review.html", campaign=campaign, form=form, entries=entries, pledged=pledged, backers=backers,
+        checklist=campaign_services.checklist(campaign),
+        budget_total=sum(line.amount for line in campaign.budget_lines), now=utcnow(),
+        percent=money.percent(pledged, campaign.goal), suspend_form=ReasonForm(prefix="suspend"),
+        feature_form=ReasonForm(prefix="feature"), own=campaign.founder_id == current_user.id,
+    ), 422 if request.method == "POST" else 200
+
+
+@bp.post("/campaigns/<int:campaign_id>/feature")
+def feature(campaign_id):
+    campaign = _campaign(campaign_id)
+    featured = request.form.get("featured") == "1"
+    form = ReasonForm(prefix="feature")
+    if form.validate_on_submit():
+        services.set_featured(campaign, current_user, featured, form.reason.data)
+        db.session.commit()
+        flash(_("Featured on the home page.") if featured else _("No longer featured."), "success")
+    else:
+        flash(_("Give a reason for featuring or unfeaturing."), "error")
+    return redirect(url_for("moderation.review", campaign_id=campaign.id), 303)
+
+
+@bp.post("/campaigns/<int:campaign_id>/suspend")
+def suspend(campaign_id):
+    campaign = _campaign(campaign_id)
+    form = ReasonForm(prefix="suspend")
+    if form.validate_on_submit():
+        lifecycle.suspend(campaign, current_user, form.reason.data, utcnow())
+        db.session.commit()
+        flash(_("The campaign is suspended and its pledges released."), "success")
+    else:
+        flash(_("Suspending needs a reason."), "error")
+    return redirect(url_for("moderation.review", campaign_id=campaign.id), 303)
+
+
+@bp.get("/audit")
+def audit_log():
+    page = db.paginate(services.audit_log_query(), page=request.args.get("page", 1, type=int),
+                       per_page=50, error_out=False)
+    return render_template("moderation/audit.html", page=page)

@@ -1,0 +1,41 @@
+"""Filters and globals the templates use to show money, dates and Markdown."""
+from flask_babel import format_date, format_datetime, get_locale, gettext, ngettext
+
+from crowdfund import money
+from crowdfund.campaigns.models import STATE_LABELS
+from crowdfund.clock import utcnow
+from crowdfund.markdown import render_markdown
+
+
+def format_money(minor: int | None, currency: str) -> str:
+    return money.format_money(minor or 0, currency, locale=str(get_locale() or "en"))
+
+
+def format_time_left(seconds: int) -> str:
+    """A short, honest "time left": days, then hours, then minutes."""
+    if seconds <= 0:
+        return gettext("ended")
+    days, rest = divmod(seconds, 86400)
+    if days >= 1:
+        return ngettext("%(num)d day left", "%(num)d days left", days)
+    hours = rest // 3600
+    if hours >= 1:
+        return ngettext("%(num)d hour left", "%(num)d hours left", hours)
+    return ngettext("%(num)d minute left", "%(num)d minutes left", max(rest // 60, 1))
+
+
+def format_basis_points(bp: int) -> str:
+    whole, frac = divmod(bp, 100)
+    return f"{whole}.{frac:02d} %" if frac else f"{whole} %"
+
+
+def register(app) -> None:
+    app.jinja_env.filters.update(
+        money=format_money,
+        markdown=render_markdown,
+        datetime=lambda value, fmt="medium": format_datetime(value, fmt) if value else "",
+        date=lambda value, fmt="medium": format_date(value, fmt) if value else "",
+        time_left=format_time_left,
+        basis_points=format_basis_points,
+    )
+    app.jinja_env.globals.update(utcnow=utcnow, state_label=STATE_LABELS.__getitem__, get_locale=get_locale)

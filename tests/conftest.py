@@ -1,0 +1,238 @@
+"""Fixtures shared by every test: the app on SQLite and on PostgreSQL, a client, factories.
+
+Every test that uses `app` runs once per database: SQLite always, PostgreSQL when
+CROWDFUND_TEST_DATABASE_URL is set. With CROWDFUND_REQUIRE_SERVICES=1 (CI) a missing
+service fails the run instead of skipping. The schema is built by the migrations once per
+database per session; each test starts from empty tables (categories are seeded data)."""
+import itertools
+import os
+from contextlib import contextmanager
+from datetime import date, timedelta
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import event, text
+
+from config import TestingConfig
+from crowdfund import create_app
+from crowdfund.clock import utcnow
+from crowdfund.extensions import db
+
+PASSWORD = "correct horse battery"
+REQUIRE_SERVICES = os.environ.get("CROWDFUND_REQUIRE_SERVICES") == "1"
+_migrated: set[str] = set()
+
+
+def service_missing(reason: str):
+    """Skip the test with reason, or fail it when services are required (CI)."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (CROWDFUND_REQUIRE_SERVICES=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request, tmp_path_factory):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+    url = os.environ.get("CROWDFUND_TEST_DATABASE_URL")
+    if not url:
+        service_missing("PostgreSQL tests need CROWDFUND_TEST_DATABASE_URL")
+    # Each xdist worker gets a schema of its own in the one test database.
+    schema = "crowdfund_test_" + os.environ.get("PYTEST_XDIST_WORKER", "main")
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options=-csearch_path%3D{schema}"
+
+
+def _config(database_url, tmp_path):
+    return {
+        **{k: getattr(TestingConfig, k) for k in dir(TestingConfig) if k.isupper()},
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "INSTANCE_DIR": tmp_path / "instance",
+        "UPLOAD_DIR": tmp_path / "uploads",
+        "WTF_CSRF_ENABLED": False,
+    }
+
+
+def _reset_schema(url):
+    """Build the schema from the migrations, once per database per test session."""
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.begin() as connection:
+            schema = connection.execute(text("SHOW search_path")).scalar_one()
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    upgrade()
+    _migrated.add(url)
+
+
+def _empty_tables():
+    db.session.remove()
+    tables = [t.name for t in reversed(db.metadata.sorted_tables) if t.name != "category"]
+    with db.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                connection.execute(text(f'DELETE FROM "{table}"'))
+
+
+@pytest.fixture
+def app(database_url, tmp_path):
+    app = create_app(_config(database_url, tmp_path))
+    with app.app_context():
+        if database_url not in _migrated:
+            _reset_schema(database_url)
+        yield app
+        _empty_tables()
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def csrf_app(database_url, tmp_path):
+    """The app with CSRF protection on, as in production."""
+    config = _config(database_url, tmp_path)
+    config["WTF_CSRF_ENABLED"] = True
+    app = create_app(config)
+    with app.app_context():
+        if database_url not in _migrated:
+            _reset_schema(database_url)
+        yield app
+        _empty_tables()
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class AuthActions:
+    def __init__(self, client):
+        self._client = client
+
+    def login(self, user_or_email, password=PASSWORD):
+        email = getattr(user_or_email, "email", user_or_email)
+        return self._client.post("/login", data={"email": email, "password": password})
+
+    def logout(self):
+        return self._client.post("/logout")
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)
+
+
+_counter = itertools.count(1)
+
+
+@pytest.fixture
+def make_user():
+    from crowdfund.accounts.services import mark_email_verified, register_user
+
+    def make(email=None, role="backer", display_name=None, password=PASSWORD, verified=True):
+        n = next(_counter)
+        user = register_user(email or f"user{n}@example.com", display_name or f"User {n}", password, role=role)
+        if verified:
+            mark_email_verified(user)
+        db.session.commit()
+        return user
+
+    return make
+
+
+STORY = ("We are a two-person bakery in Leeds building a second oven so we can supply three local cafés. " * 4).strip()
+
+
+@pytest.fixture
+def make_campaign(make_user):
+    """A campaign in any state. complete=True fills everything the review checklist needs."""
+    from crowdfund.campaigns.models import BudgetLine, Campaign, Category, Milestone, RewardTier
+    from crowdfund.campaigns.services import unique_slug
+
+    def make(founder=None, state="draft", title=None, goal=100_000, currency="USD", complete=True,
+             funding_model="all_or_nothing", category_slug="food-drink", tiers=1, tier_quantity=None,
+             duration_days=30, launched_at=None, blurb=None, story=None, featured=False):
+        founder = founder or make_user()
+        title = title or f"Second oven for the bakery {next(_counter)}"
+        category = db.session.execute(db.select(Category).where(Category.slug == category_slug)).scalar_one()
+        campaign = Campaign(founder_id=founder.id, title=title, slug=unique_slug(title), currency=currency,
+                            funding_model=funding_model, duration_days=duration_days, state=state,
+                            category_id=category.id, featured=featured)
+        if complete:
+            campaign.blurb = blurb if blurb is not None else "A second oven so we can bake for three more cafés."
+            campaign.story = story if story is not None else STORY
+            campaign.risks = "Oven delivery can slip by a month; we have a backup supplier."
+            campaign.goal = goal
+            campaign.budget_lines = [BudgetLine(purpose="Oven", amount=goal * 3 // 4),
+                                     BudgetLine(purpose="Installation", amount=goal - goal * 3 // 4)]
+            campaign.reward_tiers = [
+                RewardTier(title=f"Tier {i + 1}", description="A loaf every week for a month",
+                           minimum_amount=1000 * (i + 1), quantity=tier_quantity,
+                           estimated_delivery=date.today().replace(day=1) + timedelta(days=62))
+                for i in range(tiers)]
+            campaign.milestones = [
+                Milestone(title="Oven installed", description="Installed and inspected",
+                          due_date=date.today() + timedelta(days=90), release_bp=6000),
+                Milestone(title="First deliveries", description="Bread to three cafés",
+                          due_date=date.today() + timedelta(days=150), release_bp=4000)]
+        now = utcnow()
+        if state not in ("draft",):
+            campaign.submitted_at = now - timedelta(days=3)
+        if state in ("live", "successful", "failed", "cancelled", "suspended"):
+            campaign.launched_at = launched_at or now - timedelta(days=1)
+            campaign.deadline = campaign.launched_at + timedelta(days=duration_days)
+        db.session.add(campaign)
+        db.session.commit()
+        return campaign
+
+    return make
+
+
+@pytest.fixture
+def make_pledge(make_user):
+    from crowdfund.pledges.models import Pledge
+
+    def make(campaign, backer=None, amount=5000, state="active", reward_tier=None, created_at=None):
+        pledge = Pledge(campaign_id=campaign.id, backer_id=(backer or make_user()).id, amount=amount, state=state,
+                        reward_tier_id=reward_tier.id if reward_tier else None, created_at=created_at or utcnow())
+        db.session.add(pledge)
+        db.session.commit()
+        return pledge
+
+    return make
+
+
+@pytest.fixture
+def count_queries(app):
+    """Context manager yielding a list that collects every SQL statement run inside it."""
+
+    @contextmanager
+    def counting():
+        statements = []
+
+        def record(conn, cursor, statement, parameters, context, executemany):
+            statements.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            yield statements
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+
+    return counting
+
+
+@pytest.fixture
+def outbox(app):
+    from crowdfund.notifications.services import outbox as mail_outbox
+
+    messages = mail_outbox()
+    messages.clear()
+    return messages
