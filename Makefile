@@ -33,11 +33,13 @@ migrate: install
 demo: install
 	$(FLASK) crowdfund demo
 
-## make translations: extract messages and update/compile the catalogues
+## make translations: extract messages, update and compile every catalogue
+## (start a new language with: .venv/bin/pybabel init -i crowdfund/translations/messages.pot -d crowdfund/translations -l zh_Hans_CN)
 translations: install
-	$(BIN)/pybabel extract -F babel.cfg -k _l -o crowdfund/translations/messages.pot .
-	$(BIN)/pybabel update -i crowdfund/translations/messages.pot -d crowdfund/translations
-	$(BIN)/pybabel compile -d crowdfund/translations
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --ignore-dirs=".venv build" -o crowdfund/translations/messages.pot .
+	if ls crowdfund/translations/*/LC_MESSAGES/messages.po >/dev/null 2>&1; then \
+	  $(BIN)/pybabel update -i crowdfund/translations/messages.pot -d crowdfund/translations && \
+	  $(BIN)/pybabel compile -d crowdfund/translations; fi
 
 clean:
 	rm -rf $(VENV) instance *.egg-info .pytest_cache

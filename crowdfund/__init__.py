@@ -16,6 +16,7 @@ def create_app(config=None) -> Flask:
         static_folder=str(PROJECT_DIR / "static"),
     )
     load_config(app, config)
+    app.logger.setLevel(app.config.get("LOG_LEVEL", "INFO"))
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)

@@ -57,6 +57,16 @@ def _sqlite_pragmas(dbapi_connection, _record):
         cursor.close()
 
 
+# Far past any real listing, and small enough that LIMIT/OFFSET stay within a 64-bit integer.
+MAX_PAGE = 100_000
+
+
+def requested_page(args) -> int:
+    """The page number in ?page=, from 1 to MAX_PAGE; anything that is not a number is page 1."""
+    page = args.get("page", 1, type=int)
+    return min(max(page, 1), MAX_PAGE)
+
+
 def is_sqlite() -> bool:
     from crowdfund.extensions import db
 

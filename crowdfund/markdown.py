@@ -16,9 +16,13 @@ URL_SCHEMES = {"http", "https", "mailto"}
 
 def render_markdown(text: str | None) -> Markup:
     """HTML for user Markdown; raw HTML is escaped, scripts and unsafe URLs removed."""
-    html = _md.render(text or "")
-    # Headings start at h2 on every page that shows user text (h1 is the page title).
-    html = html.replace("<h1>", "<h2>").replace("</h1>", "</h2>")
+    tokens = _md.parse(text or "")
+    # Every heading moves one level down (# -> h2, ## -> h3 …, h6 stays h6): the page
+    # title is the only h1, and the story's own heading order is kept.
+    for token in tokens:
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(int(token.tag[1]) + 1, 6)}"
+    html = _md.renderer.render(tokens, _md.options, {})
     clean = nh3.clean(
         html,
         tags=ALLOWED_TAGS,

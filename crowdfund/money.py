@@ -3,13 +3,19 @@
 Amounts never pass through floats: user input is parsed with Decimal and stored as an
 int of minor units (cents, fen; yen have none), formatting goes through Babel.
 """
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 
 from babel.numbers import format_currency
 
 # ISO 4217 code -> number of digits in the minor unit.
 CURRENCY_EXPONENTS = {"USD": 2, "EUR": 2, "GBP": 2, "CNY": 2, "JPY": 0}
 CURRENCIES = tuple(CURRENCY_EXPONENTS)
+# Every amount column is a 32-bit integer; anything larger would fail in the database.
+MAX_MINOR_UNITS = 2_000_000_000
+# Digits with an optional decimal part; commas only as thousands separators ("1,250.50"),
+# so "12,50" (a European decimal comma) is refused rather than read as 1250.
+_AMOUNT = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?|[+-]?\.\d+")
 
 
 class AmountError(ValueError):
@@ -26,15 +32,12 @@ def exponent(currency: str) -> int:
 def parse_amount(text: str, currency: str) -> int:
     """Minor units for a typed amount such as "1,250.50"; raises AmountError for
     anything that is not a non-negative number with at most the currency's decimals."""
-    cleaned = (text or "").strip().replace(",", "").replace(" ", "").replace("_", "")
+    cleaned = (text or "").strip().replace(" ", "").replace("_", "")
     if not cleaned:
         raise AmountError("Enter an amount.")
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation:
-        raise AmountError("Enter a number, like 1250 or 1250.50.") from None
-    if not value.is_finite():
+    if not _AMOUNT.fullmatch(cleaned):
         raise AmountError("Enter a number, like 1250 or 1250.50.")
+    value = Decimal(cleaned.replace(",", ""))
     if value < 0:
         raise AmountError("The amount cannot be negative.")
     digits = exponent(currency)
@@ -43,6 +46,8 @@ def parse_amount(text: str, currency: str) -> int:
         if digits == 0:
             raise AmountError(f"{currency} amounts have no decimal places.")
         raise AmountError(f"{currency} amounts have at most {digits} decimal places.")
+    if scaled > MAX_MINOR_UNITS:
+        raise AmountError(f"The amount can be at most {to_decimal(MAX_MINOR_UNITS, currency):,} {currency}.")
     return int(scaled)
 
 

@@ -4,15 +4,12 @@ from werkzeug.exceptions import NotFound
 
 from crowdfund.campaigns.services import categories, category_by_slug
 from crowdfund.clock import utcnow
+from crowdfund.database import requested_page
 from crowdfund.discovery import services
 from crowdfund.extensions import db
 from crowdfund.pledges.services import pledged_totals
 
 bp = Blueprint("discovery", __name__)
-
-
-def _page_number() -> int:
-    return max(request.args.get("page", 1, type=int), 1)
 
 
 @bp.get("/")
@@ -39,7 +36,8 @@ def discover(category_slug=None):
     category_id = category.id if category else None
     query = services.funded_query(category_id) if sort == "funded" else \
         services.sorted_live_query(now, sort, category_id)
-    page = db.paginate(query, page=_page_number(), per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    page = db.paginate(query, page=requested_page(request.args), per_page=current_app.config["PAGE_SIZE"],
+                       error_out=False)
     return render_template("discovery/discover.html", page=page, totals=pledged_totals(c.id for c in page.items),
                            now=now, categories=categories(), category=category, sort=sort)
 
@@ -51,7 +49,8 @@ def search():
     query = services.search_query(text)
     page = None
     if query is not None:
-        page = db.paginate(query, page=_page_number(), per_page=current_app.config["PAGE_SIZE"], error_out=False)
+        page = db.paginate(query, page=requested_page(request.args), per_page=current_app.config["PAGE_SIZE"],
+                           error_out=False)
     totals = pledged_totals(c.id for c in page.items) if page else {}
     return render_template("discovery/search.html", q=text, page=page, totals=totals, now=now,
                            title=_("Search"))

@@ -9,6 +9,7 @@ from crowdfund.campaigns import lifecycle, services as campaign_services
 from crowdfund.campaigns.forms import DecisionForm, ReasonForm
 from crowdfund.campaigns.models import STATE_LABELS, Campaign
 from crowdfund.clock import utcnow
+from crowdfund.database import requested_page
 from crowdfund.extensions import db
 from crowdfund.moderation import services
 from crowdfund.pledges.services import pledged_totals
@@ -34,7 +35,7 @@ def _campaign(campaign_id: int) -> Campaign:
 
 @bp.get("/")
 def queue():
-    page = db.paginate(services.review_queue_query(), page=request.args.get("page", 1, type=int),
+    page = db.paginate(services.review_queue_query(), page=requested_page(request.args),
                        per_page=current_app.config["PAGE_SIZE"], error_out=False)
     return render_template("moderation/queue.html", page=page, now=utcnow())
 
@@ -88,6 +89,6 @@ def suspend(campaign_id):
 
 @bp.get("/audit")
 def audit_log():
-    page = db.paginate(services.audit_log_query(), page=request.args.get("page", 1, type=int),
+    page = db.paginate(services.audit_log_query(), page=requested_page(request.args),
                        per_page=50, error_out=False)
     return render_template("moderation/audit.html", page=page)

@@ -1,0 +1,199 @@
+"""Logging in and out: sessions, remember me, safe redirects, the login rate limit."""
+import pytest
+
+PASSWORD = "correct horse battery"
+
+
+def _set_cookies(response) -> str:
+    return "\n".join(response.headers.getlist("Set-Cookie"))
+
+
+def test_login_with_the_right_password_opens_the_settings_page(client, auth, make_user):
+    user = make_user()
+
+    response = auth.login(user)
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+    assert client.get("/me/settings").status_code == 200
+
+
+def test_login_greets_the_user_by_name(client, make_user, page_text):
+    user = make_user(display_name="Ann Baker")
+
+    response = client.post("/login", data={"email": user.email, "password": PASSWORD}, follow_redirects=True)
+
+    assert "Welcome back, Ann Baker." in page_text(response)
+
+
+@pytest.mark.parametrize("email", ["ann@example.com", "nobody@example.com"], ids=["wrong-password", "unknown-email"])
+def test_login_with_a_wrong_password_or_unknown_email_is_refused_alike(client, make_user, field_errors, email):
+    make_user(email="ann@example.com")
+
+    response = client.post("/login", data={"email": email, "password": "not the password"})
+
+    assert response.status_code == 422
+    assert field_errors(response, "password") == ["That email and password do not match an account."]
+    assert "session" not in _set_cookies(response)
+    assert client.get("/me/settings").status_code == 302
+
+
+def test_refused_login_keeps_the_typed_email(client, make_user, input_value):
+    make_user(email="ann@example.com")
+
+    response = client.post("/login", data={"email": "ann@example.com", "password": "not the password"})
+
+    assert input_value(response, "email") == "ann@example.com"
+
+
+def test_settings_page_sends_a_visitor_to_log_in_and_back(client, make_user):
+    user = make_user()
+
+    response = client.get("/me/settings")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login?next=%2Fme%2Fsettings"
+
+    response = client.post(response.headers["Location"], data={"email": user.email, "password": PASSWORD})
+    assert response.headers["Location"] == "/me/settings"
+
+
+def test_login_follows_a_next_path_on_this_site(client, make_user):
+    user = make_user()
+
+    response = client.post("/login?next=/me/campaigns", data={"email": user.email, "password": PASSWORD})
+
+    assert response.headers["Location"] == "/me/campaigns"
+
+
+@pytest.mark.parametrize("target", ["https://evil.example", "//evil.example/path", "/\\evil.example",
+                                    "javascript:alert(1)"])
+def test_login_never_redirects_to_another_site(client, make_user, target):
+    user = make_user()
+
+    response = client.post("/login", query_string={"next": target}, data={"email": user.email, "password": PASSWORD})
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+
+
+def test_login_starts_a_new_session(client, make_user):
+    user = make_user()
+    with client.session_transaction() as session:
+        session["planted"] = "by someone else"
+
+    client.post("/login", data={"email": user.email, "password": PASSWORD})
+
+    with client.session_transaction() as session:
+        assert "planted" not in session
+        assert session["_user_id"] == user.login_id
+
+
+def test_session_names_the_login_id_not_the_user_id(client, auth, make_user):
+    user = make_user()
+
+    auth.login(user)
+
+    with client.session_transaction() as session:
+        assert session["_user_id"] == user.login_id
+        assert session["_user_id"] != str(user.id)
+
+
+def test_remember_me_sets_a_remember_cookie(client, make_user):
+    user = make_user()
+
+    response = client.post("/login", data={"email": user.email, "password": PASSWORD, "remember": "y"})
+
+    assert "remember_token=" in _set_cookies(response)
+
+
+def test_without_remember_me_there_is_no_remember_cookie(client, make_user):
+    user = make_user()
+
+    response = client.post("/login", data={"email": user.email, "password": PASSWORD})
+
+    assert response.status_code == 302
+    assert "remember_token" not in _set_cookies(response)
+
+
+def test_remembered_user_is_logged_in_again_after_the_session_cookie_is_gone(client, make_user):
+    user = make_user()
+    client.post("/login", data={"email": user.email, "password": PASSWORD, "remember": "y"})
+
+    client.delete_cookie("session")
+
+    assert client.get("/me/settings").status_code == 200
+
+
+def test_logout_is_post_only(client, auth, make_user):
+    auth.login(make_user())
+
+    response = client.get("/logout")
+
+    assert response.status_code == 405
+    assert client.get("/me/settings").status_code == 200
+
+
+def test_logout_ends_the_session(client, auth, make_user, page_text):
+    auth.login(make_user())
+
+    response = client.post("/logout", follow_redirects=True)
+
+    assert "You are logged out." in page_text(response)
+    assert client.get("/me/settings").status_code == 302
+
+
+def test_logout_also_forgets_a_remembered_login(client, make_user):
+    user = make_user()
+    client.post("/login", data={"email": user.email, "password": PASSWORD, "remember": "y"})
+
+    client.post("/logout")
+    client.delete_cookie("session")
+
+    assert client.get("/me/settings").status_code == 302
+
+
+def test_logout_without_a_csrf_token_keeps_the_user_logged_in(csrf_app, make_user):
+    client = csrf_app.test_client()
+    user = make_user()
+    login_page = client.get("/login").get_data(as_text=True)
+    import re
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', login_page).group(1)
+    client.post("/login", data={"email": user.email, "password": PASSWORD, "csrf_token": token})
+
+    response = client.post("/logout")
+
+    assert response.status_code == 400
+    assert client.get("/me/settings").status_code == 200
+
+
+def test_login_page_sends_a_logged_in_user_home(client, auth, make_user):
+    auth.login(make_user())
+
+    response = client.get("/login")
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+
+
+def test_fourth_login_attempt_in_a_minute_is_refused_with_429(ratelimited_app, make_user, page_text):
+    user = make_user()
+    client = ratelimited_app.test_client()
+    for _ in range(3):
+        assert client.post("/login", data={"email": user.email, "password": "not the password"}).status_code == 422
+
+    response = client.post("/login", data={"email": user.email, "password": PASSWORD})
+
+    assert response.status_code == 429
+    assert "Too many attempts. Please wait a minute and try again." in page_text(response)
+    assert client.get("/me/settings").status_code == 302
+
+
+def test_rate_limit_counts_only_login_attempts_not_page_views(ratelimited_app, make_user):
+    user = make_user()
+    client = ratelimited_app.test_client()
+    for _ in range(5):
+        assert client.get("/login").status_code == 200
+
+    response = client.post("/login", data={"email": user.email, "password": PASSWORD})
+
+    assert response.status_code == 302
