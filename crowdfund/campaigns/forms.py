@@ -131,8 +131,10 @@ class MilestoneForm(CampaignForm):
             value = Decimal(str(field.data).strip().rstrip("%").strip())
         except InvalidOperation:
             raise ValidationError(_l("Enter a percentage, like 25 or 12.5.")) from None
+        if not value.is_finite():  # NaN, sNaN, Infinity: arithmetic on sNaN would raise
+            raise ValidationError(_l("Enter a percentage, like 25 or 12.5."))
         bp = value * 100
-        if not value.is_finite() or bp != bp.to_integral_value() or not 0 <= value <= 100:
+        if bp != bp.to_integral_value() or not 0 <= value <= 100:
             raise ValidationError(_l("Enter a percentage from 0 to 100 with at most two decimals."))
         self.release_bp = int(bp)
 

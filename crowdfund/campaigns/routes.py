@@ -104,13 +104,18 @@ def edit(slug):
                     form.cover.errors.append(error.message)
                     saved = False
             if saved:
-                services.update_basics(
-                    campaign, title=form.title.data, blurb=form.blurb.data or "", category_id=form.category_id.data,
-                    funding_model=form.funding_model.data, currency=form.currency.data, goal=form.goal.minor or 0,
-                    duration_days=form.duration_days.data, story=form.story.data or "", risks=form.risks.data or "")
-                db.session.commit()
-                flash(_("Saved."), "success")
-                return redirect(url_for("campaigns.edit", slug=slug))
+                try:
+                    services.update_basics(
+                        campaign, title=form.title.data, blurb=form.blurb.data or "",
+                        category_id=form.category_id.data, funding_model=form.funding_model.data,
+                        currency=form.currency.data, goal=form.goal.minor or 0, duration_days=form.duration_days.data,
+                        story=form.story.data or "", risks=form.risks.data or "")
+                except ValidationFailed as error:  # the only rule the form cannot check: a currency change
+                    form.currency.errors.append(error.message)
+                else:
+                    db.session.commit()
+                    flash(_("Saved."), "success")
+                    return redirect(url_for("campaigns.edit", slug=slug))
     return render_template("campaigns/edit_basics.html", campaign=campaign, form=form,
                            checklist=services.checklist(campaign), section="basics"), \
         422 if request.method == "POST" else 200

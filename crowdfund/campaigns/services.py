@@ -117,6 +117,10 @@ def update_basics(campaign: Campaign, **fields) -> None:
         raise ValueError(f"Not a basic field: {', '.join(sorted(unknown))}")
     if fields.get("currency", campaign.currency) not in CURRENCIES:
         raise ValidationFailed("Choose one of the listed currencies.")
+    if fields.get("currency", campaign.currency) != campaign.currency and _has_amounts(campaign):
+        # Budget lines and tiers are stored in minor units of the old currency.
+        raise ValidationFailed("You cannot change the currency once budget lines or reward tiers are entered; "
+                               "remove them first.")
     if fields.get("funding_model", campaign.funding_model) not in FUNDING_MODELS:
         raise ValidationFailed("Choose all-or-nothing or flexible funding.")
     duration = fields.get("duration_days", campaign.duration_days)
@@ -125,6 +129,11 @@ def update_basics(campaign: Campaign, **fields) -> None:
     for name, value in fields.items():
         setattr(campaign, name, value.strip() if isinstance(value, str) else value)
     db.session.flush()
+
+
+def _has_amounts(campaign: Campaign) -> bool:
+    return any(db.session.execute(db.select(model.id).where(model.campaign_id == campaign.id).limit(1)).first()
+               for model in (BudgetLine, RewardTier))
 
 
 ITEM_MODELS = {"budget": BudgetLine, "rewards": RewardTier, "milestones": Milestone}

@@ -40,6 +40,21 @@ def queue():
     return render_template("moderation/queue.html", page=page, now=utcnow())
 
 
+def _review_page(campaign: Campaign, status: int = 200, **forms):
+    """The review page; a form that failed validation is passed in so its errors show next to its fields."""
+    forms.setdefault("form", DecisionForm(formdata=None))
+    forms.setdefault("feature_form", ReasonForm(prefix="feature", formdata=None))
+    forms.setdefault("suspend_form", ReasonForm(prefix="suspend", formdata=None))
+    pledged, backers = pledged_totals([campaign.id]).get(campaign.id, (0, 0))
+    entries = list(db.session.execute(services.audit_log_query(campaign.id)).scalars())
+    return render_template(
+        "moderation/review.html", campaign=campaign, entries=entries, pledged=pledged, backers=backers,
+        checklist=campaign_services.checklist(campaign),
+        budget_total=sum(line.amount for line in campaign.budget_lines), now=utcnow(),
+        percent=money.percent(pledged, campaign.goal), own=campaign.founder_id == current_user.id, **forms,
+    ), status
+
+
 @bp.route("/campaigns/<int:campaign_id>", methods=["GET", "POST"])
 def review(campaign_id):
     campaign = _campaign(campaign_id)
@@ -49,15 +64,7 @@ def review(campaign_id):
         db.session.commit()
         flash(_("Decision recorded: %(state)s.", state=_(STATE_LABELS[campaign.state])), "success")
         return redirect(url_for("moderation.queue"), 303)
-    pledged, backers = pledged_totals([campaign.id]).get(campaign.id, (0, 0))
-    entries = list(db.session.execute(services.audit_log_query(campaign.id)).scalars())
-    return render_template(
-        "moderation/review.html", campaign=campaign, form=form, entries=entries, pledged=pledged, backers=backers,
-        checklist=campaign_services.checklist(campaign),
-        budget_total=sum(line.amount for line in campaign.budget_lines), now=utcnow(),
-        percent=money.percent(pledged, campaign.goal), suspend_form=ReasonForm(prefix="suspend"),
-        feature_form=ReasonForm(prefix="feature"), own=campaign.founder_id == current_user.id,
-    ), 422 if request.method == "POST" else 200
+    return _review_page(campaign, 422 if request.method == "POST" else 200, form=form)
 
 
 @bp.post("/campaigns/<int:campaign_id>/feature")
@@ -65,12 +72,11 @@ def feature(campaign_id):
     campaign = _campaign(campaign_id)
     featured = request.form.get("featured") == "1"
     form = ReasonForm(prefix="feature")
-    if form.validate_on_submit():
-        services.set_featured(campaign, current_user, featured, form.reason.data)
-        db.session.commit()
-        flash(_("Featured on the home page.") if featured else _("No longer featured."), "success")
-    else:
-        flash(_("Give a reason for featuring or unfeaturing."), "error")
+    if not form.validate_on_submit():
+        return _review_page(campaign, 422, feature_form=form)
+    services.set_featured(campaign, current_user, featured, form.reason.data)
+    db.session.commit()
+    flash(_("Featured on the home page.") if featured else _("No longer featured."), "success")
     return redirect(url_for("moderation.review", campaign_id=campaign.id), 303)
 
 
@@ -78,12 +84,11 @@ def feature(campaign_id):
 def suspend(campaign_id):
     campaign = _campaign(campaign_id)
     form = ReasonForm(prefix="suspend")
-    if form.validate_on_submit():
-        lifecycle.suspend(campaign, current_user, form.reason.data, utcnow())
-        db.session.commit()
-        flash(_("The campaign is suspended and its pledges released."), "success")
-    else:
-        flash(_("Suspending needs a reason."), "error")
+    if not form.validate_on_submit():
+        return _review_page(campaign, 422, suspend_form=form)
+    lifecycle.suspend(campaign, current_user, form.reason.data, utcnow())
+    db.session.commit()
+    flash(_("The campaign is suspended and its pledges released."), "success")
     return redirect(url_for("moderation.review", campaign_id=campaign.id), 303)
 
 

@@ -1,8 +1,9 @@
 """The audit log and moderator-only actions that are not state transitions."""
+from flask_babel import gettext as _
 from sqlalchemy.orm import selectinload
 
 from crowdfund.campaigns.models import Campaign
-from crowdfund.errors import NotAllowed
+from crowdfund.errors import IllegalTransition, NotAllowed
 from crowdfund.extensions import db
 from crowdfund.moderation.models import AuditEntry
 
@@ -20,7 +21,7 @@ def record_action(actor, action: str, campaign: Campaign | None = None, reason: 
 
 def require_moderator(user) -> None:
     if not user.is_authenticated or not user.is_moderator:
-        raise NotAllowed("This page is for moderators.")
+        raise NotAllowed(_("This page is for moderators."))
 
 
 def review_queue_query():
@@ -39,6 +40,13 @@ def audit_log_query(campaign_id: int | None = None):
 
 
 def set_featured(campaign: Campaign, moderator, featured: bool, reason: str = "") -> None:
+    """Feature a live campaign on the home page, or stop featuring it; raises IllegalTransition
+    when there is nothing to change (not live, or already so)."""
     require_moderator(moderator)
+    if featured and campaign.state != "live":
+        raise IllegalTransition(_("Only live campaigns can be featured."))
+    if campaign.featured == featured:
+        raise IllegalTransition(_("This campaign is already featured.") if featured
+                                else _("This campaign is not featured."))
     campaign.featured = featured
     record_action(moderator, "featured" if featured else "unfeatured", campaign, reason)

@@ -1,4 +1,6 @@
 """Logging in and out: sessions, remember me, safe redirects, the login rate limit."""
+import re
+
 import pytest
 
 PASSWORD = "correct horse battery"
@@ -156,7 +158,6 @@ def test_logout_without_a_csrf_token_keeps_the_user_logged_in(csrf_app, make_use
     client = csrf_app.test_client()
     user = make_user()
     login_page = client.get("/login").get_data(as_text=True)
-    import re
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', login_page).group(1)
     client.post("/login", data={"email": user.email, "password": PASSWORD, "csrf_token": token})
 
