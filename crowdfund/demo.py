@@ -2,11 +2,13 @@
 images drawn by Pillow. Used by `flask crowdfund demo` and `make run`."""
 import random
 from datetime import date, timedelta
+from functools import lru_cache
 from io import BytesIO
 
 from PIL import Image, ImageDraw, ImageFont
+from werkzeug.security import generate_password_hash
 
-from crowdfund.accounts.services import mark_email_verified, register_user
+from crowdfund.accounts.models import User
 from crowdfund.campaigns.models import BudgetLine, Campaign, Category, Milestone, RewardTier
 from crowdfund.campaigns.services import unique_slug
 from crowdfund.clock import utcnow
@@ -84,14 +86,11 @@ def _font(size):
 
 
 def draw_cover(title: str, dark, light, seed: int) -> bytes:
-    """A 1600×900 PNG: a diagonal gradient, a few soft shapes and the campaign's title."""
+    """A 1600×900 PNG: a vertical gradient, a few soft shapes and the campaign's title."""
     width, height = 1600, 900
-    image = Image.new("RGB", (width, height), light)
+    mask = Image.linear_gradient("L").resize((width, height))
+    image = Image.composite(Image.new("RGB", (width, height), dark), Image.new("RGB", (width, height), light), mask)
     draw = ImageDraw.Draw(image)
-    for y in range(height):
-        t = y / height
-        colour = tuple(int(light[i] * (1 - t) + dark[i] * t) for i in range(3))
-        draw.line([(0, y), (width, y)], fill=colour)
     rng = random.Random(seed)
     for _ in range(7):
         r = rng.randint(80, 260)
@@ -112,14 +111,21 @@ def draw_cover(title: str, dark, light, seed: int) -> bytes:
         draw.text((100, y), text, font=font, fill=(255, 255, 255), stroke_width=3, stroke_fill=dark)
         y += 90
     buffer = BytesIO()
-    image.save(buffer, "PNG")
+    image.save(buffer, "PNG", compress_level=1)
     return buffer.getvalue()
 
 
+@lru_cache(maxsize=1)
+def _demo_password_hash() -> str:
+    # One scrypt hash for every demo account: hashing is deliberately slow, the demo password is public.
+    return generate_password_hash(DEMO_PASSWORD, method="scrypt")
+
+
 def _user(email, name, role="backer", bio=""):
-    user = register_user(email, name, DEMO_PASSWORD, role=role)
-    user.bio = bio
-    mark_email_verified(user)
+    user = User(email=email, display_name=name, role=role, bio=bio, password_hash=_demo_password_hash(),
+                email_verified_at=utcnow())
+    db.session.add(user)
+    db.session.flush()
     return user
 
 

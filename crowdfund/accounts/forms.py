@@ -14,7 +14,7 @@ class PasswordRules:
         email = form.email.data if hasattr(form, "email") else None
         problem = password_problem(field.data or "", email)
         if problem:
-            raise ValidationError(_l(problem))
+            raise ValidationError(problem)
 
 
 class SignupForm(FlaskForm):

@@ -1,5 +1,6 @@
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.exceptions import NotFound
 
@@ -16,7 +17,9 @@ from crowdfund.pledges.services import backed_campaign_count, pledged_totals
 bp = Blueprint("accounts", __name__)
 
 login_manager.login_view = "accounts.login"
-login_manager.login_message = "Please log in to continue."
+login_manager.login_message = _l("Please log in to continue.")
+# Flask-Login flashes the message into the session, which cannot hold a lazy string.
+login_manager.localize_callback = str
 
 
 @login_manager.user_loader
@@ -141,12 +144,17 @@ def reset_password(token):
         return render_template("accounts/token_invalid.html", what=_("password reset")), 400
     form = ResetPasswordForm()
     if form.validate_on_submit():
-        services.change_password(user, form.password.data)
-        services.mark_email_verified(user)
-        db.session.commit()
-        flash(_("Your password is changed. Log in with the new one."), "success")
-        logout_user()
-        return redirect(url_for("accounts.login"))
+        try:
+            # The form cannot check "not your email address": it has no email field.
+            services.change_password(user, form.password.data)
+        except ValidationFailed as error:
+            form.password.errors.append(error.message)
+        else:
+            services.mark_email_verified(user)
+            db.session.commit()
+            flash(_("Your password is changed. Log in with the new one."), "success")
+            logout_user()
+            return redirect(url_for("accounts.login"))
     return render_template("accounts/reset_password.html", form=form), 422 if form.errors else 200
 
 

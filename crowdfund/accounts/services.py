@@ -3,6 +3,7 @@ from functools import lru_cache
 from importlib import resources
 
 from flask import current_app
+from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func
 
@@ -21,13 +22,13 @@ def common_passwords() -> frozenset[str]:
 
 
 def password_problem(password: str, email: str | None = None) -> str | None:
-    """Why this password is refused, or None if it is acceptable."""
+    """Why this password is refused (translated), or None if it is acceptable."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        return f"Use at least {MIN_PASSWORD_LENGTH} characters."
+        return _("Use at least %(num)d characters.", num=MIN_PASSWORD_LENGTH)
     if password.lower() in common_passwords():
-        return "That password is one of the most common ones; choose another."
-    if email and password.lower() == email.lower():
-        return "Your password cannot be your email address."
+        return _("That password is one of the most common ones; choose another.")
+    if email and password.lower() == email.strip().lower():
+        return _("Your password cannot be your email address.")
     return None
 
 
@@ -42,9 +43,9 @@ def find_user_by_email(email: str) -> User | None:
 def register_user(email: str, display_name: str, password: str, role: str = "backer") -> User:
     """Create an unverified user; raises ValidationFailed for a taken email, a bad password or role."""
     if role not in ROLES:
-        raise ValidationFailed(f"Unknown role {role!r}; choose one of {', '.join(ROLES)}.")
+        raise ValidationFailed(_("Unknown role %(role)r; choose one of %(roles)s.", role=role, roles=", ".join(ROLES)))
     if find_user_by_email(email):
-        raise ValidationFailed("An account with that email already exists.")
+        raise ValidationFailed(_("An account with that email already exists."))
     problem = password_problem(password, email)
     if problem:
         raise ValidationFailed(problem)
@@ -73,7 +74,7 @@ def change_password(user: User, password: str) -> None:
 
 def set_role(user: User, role: str) -> None:
     if role not in ROLES:
-        raise ValidationFailed(f"Unknown role {role!r}; choose one of {', '.join(ROLES)}.")
+        raise ValidationFailed(_("Unknown role %(role)r; choose one of %(roles)s.", role=role, roles=", ".join(ROLES)))
     user.role = role
     db.session.flush()
 
