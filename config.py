@@ -53,7 +53,7 @@ class Config:
     # Closes campaigns whose deadline passed, in a thread of the web process, when no
     # Celery beat runs (the default single-machine run).
     IN_PROCESS_TICKER = _env_bool("IN_PROCESS_TICKER", True)
-    TICK_INTERVAL_SECONDS = int(_env("TICK_INTERVAL_SECONDS", 30))
+    TICK_INTERVAL_SECONDS = float(_env("TICK_INTERVAL_SECONDS", 30))
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

@@ -2,6 +2,7 @@
 from datetime import datetime
 
 import click
+from email_validator import EmailNotValidError, validate_email
 from flask.cli import AppGroup
 
 from crowdfund.accounts import services as account_services
@@ -14,20 +15,32 @@ crowdfund_cli = AppGroup("crowdfund", help="Manage the crowdfund platform.")
 
 @crowdfund_cli.command("create-user")
 @click.argument("email")
-@click.option("--role", type=click.Choice(ROLES), default="backer", show_default=True)
+@click.option("--role", type=click.Choice(ROLES), help="Role of the account (a new one is a backer by default).")
 @click.option("--name", "display_name", help="Display name (default: the part of the email before @).")
-@click.password_option(help="Password (asked for when not given).")
+@click.option("--password", help="Password of a new account (asked for when not given).")
 def create_user(email, role, display_name, password):
-    """Create an account with a role, or change the role of an existing one."""
+    """Create a verified account with a role, or change the role of an existing one."""
     user = account_services.find_user_by_email(email)
     try:
         if user is None:
+            try:
+                validate_email(email, check_deliverability=False)
+            except EmailNotValidError as error:
+                raise click.BadParameter(str(error), param_hint="EMAIL") from None
+            if password is None:
+                password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+            role = role or "backer"
             user = account_services.register_user(email, display_name or email.split("@")[0], password, role=role)
             account_services.mark_email_verified(user)
             message = f"Created {role} {user.email}."
+        elif role is None:
+            raise click.UsageError(f"{user.email} already exists; give --role to change its role.")
         else:
+            # Changing a role never needs (or silently changes) the password.
             account_services.set_role(user, role)
             message = f"{user.email} is now a {role}."
+            if password is not None:
+                message += " Its password is unchanged; use the password reset to change it."
     except ValidationFailed as error:
         raise click.ClickException(error.message) from None
     db.session.commit()

@@ -5,8 +5,6 @@ import threading
 
 from flask import Flask
 
-_started = threading.Event()
-
 
 def run_periodic_jobs(now=None) -> dict:
     """Everything that must happen on time; the caller provides an app context."""
@@ -25,26 +23,43 @@ def run_periodic_jobs(now=None) -> dict:
         db.session.remove()
 
 
-def _loop(app: Flask, interval: int) -> None:
-    while True:
-        with app.app_context():
-            try:
-                result = run_periodic_jobs()
-                if any(result.values()):
-                    app.logger.info("Closed campaigns: %s", result)
-            except Exception:  # keep ticking; the next run retries what failed
-                app.logger.exception("Periodic job failed")
-        threading.Event().wait(interval)
+class Ticker:
+    """Runs run_periodic_jobs every interval seconds in a daemon thread until stopped."""
+
+    def __init__(self, app: Flask, interval: float):
+        self.app = app
+        self.interval = interval
+        self.stopped = threading.Event()
+        self.thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start_once(self) -> None:
+        with self._lock:
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._loop, name="crowdfund-ticker", daemon=True)
+                self.thread.start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        if self.thread is not None:
+            self.thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self.stopped.is_set():
+            with self.app.app_context():
+                try:
+                    result = run_periodic_jobs()
+                    if any(result.values()):
+                        self.app.logger.info("Closed campaigns: %s", result)
+                except Exception:  # keep ticking; the next run retries what failed
+                    self.app.logger.exception("Periodic job failed")
+            self.stopped.wait(self.interval)
 
 
 def start_in_process_ticker(app: Flask) -> None:
-    """Start the ticker with the first request this process serves (never in CLI commands or tests)."""
+    """Start the ticker with the first request this app serves (so never in CLI commands)."""
     if not app.config.get("IN_PROCESS_TICKER"):
         return
-
-    @app.before_request
-    def _start_ticker_once():
-        if not _started.is_set():
-            _started.set()
-            threading.Thread(target=_loop, args=(app, app.config["TICK_INTERVAL_SECONDS"]),
-                             name="crowdfund-ticker", daemon=True).start()
+    ticker = Ticker(app, float(app.config["TICK_INTERVAL_SECONDS"]))
+    app.extensions["crowdfund_ticker"] = ticker
+    app.before_request(ticker.start_once)

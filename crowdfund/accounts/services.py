@@ -43,7 +43,7 @@ def find_user_by_email(email: str) -> User | None:
 def register_user(email: str, display_name: str, password: str, role: str = "backer") -> User:
     """Create an unverified user; raises ValidationFailed for a taken email, a bad password or role."""
     if role not in ROLES:
-        raise ValidationFailed(_("Unknown role %(role)r; choose one of %(roles)s.", role=role, roles=", ".join(ROLES)))
+        raise ValidationFailed(_("Unknown role %(role)s; choose one of %(roles)s.", role=role, roles=", ".join(ROLES)))
     if find_user_by_email(email):
         raise ValidationFailed(_("An account with that email already exists."))
     problem = password_problem(password, email)
@@ -74,7 +74,7 @@ def change_password(user: User, password: str) -> None:
 
 def set_role(user: User, role: str) -> None:
     if role not in ROLES:
-        raise ValidationFailed(_("Unknown role %(role)r; choose one of %(roles)s.", role=role, roles=", ".join(ROLES)))
+        raise ValidationFailed(_("Unknown role %(role)s; choose one of %(roles)s.", role=role, roles=", ".join(ROLES)))
     user.role = role
     db.session.flush()
 

@@ -9,7 +9,7 @@ from crowdfund.moderation.models import AuditEntry
 def _rows(page):
     """The rows of the audit table, as HTML."""
     body = page[page.index("<tbody>"):page.index("</tbody>")]
-    return [row for row in body.split("<tr>")[1:]]
+    return body.split("<tr>")[1:]
 
 
 def _decide(client, campaign, decision, reason):
