@@ -61,6 +61,7 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None
     PAGE_SIZE = 12
+    PASSWORD_HASH_METHOD = "scrypt"
     LOG_LEVEL = _env("LOG_LEVEL", "INFO")
     # Base of links in emails and anything built outside a request.
     PUBLIC_URL = _env("PUBLIC_URL", "http://127.0.0.1:5000")
@@ -72,6 +73,8 @@ class DevelopmentConfig(Config):
 
 class TestingConfig(Config):
     TESTING = True
+    # Still scrypt, with a work factor low enough for hundreds of test accounts.
+    PASSWORD_HASH_METHOD = "scrypt:1024:8:1"
     IN_PROCESS_TICKER = False
     MAIL_BACKEND = "memory"
     RATELIMIT_ENABLED = False

@@ -1,5 +1,5 @@
 """`flask crowdfund …` commands."""
-from datetime import datetime
+from datetime import datetime, timezone
 
 import click
 from email_validator import EmailNotValidError, validate_email
@@ -56,9 +56,11 @@ def tick(now_text):
     now = None
     if now_text:
         try:
-            now = datetime.fromisoformat(now_text).replace(tzinfo=None)
+            now = datetime.fromisoformat(now_text)
         except ValueError:
             raise click.BadParameter("use ISO 8601, e.g. 2027-01-31T12:00", param_hint="--now") from None
+        if now.tzinfo is not None:  # an offset such as +08:00 is honoured, not dropped
+            now = now.astimezone(timezone.utc).replace(tzinfo=None)
     result = run_periodic_jobs(now)
     click.echo(f"Closed {result['successful']} successful and {result['failed']} failed campaign(s).")
 

@@ -34,6 +34,15 @@ SQLITE_FTS_DROP = (
 PG_SEARCH_VECTOR = (
     "to_tsvector('simple', coalesce(title, '') || ' ' || coalesce(blurb, '') || ' ' || coalesce(story, ''))"
 )
+# Ranking weighs a word in the title over one in the blurb over one in the story. It is only
+# computed for rows the indexed expression above matched, so it needs no index of its own.
+PG_RANK_VECTOR = (
+    "setweight(to_tsvector('simple', coalesce(title, '')), 'A') || "
+    "setweight(to_tsvector('simple', coalesce(blurb, '')), 'B') || "
+    "setweight(to_tsvector('simple', coalesce(story, '')), 'D')"
+)
+# SQLite bm25() column weights for title, blurb and story, in the same spirit.
+SQLITE_RANK_WEIGHTS = (10.0, 4.0, 1.0)
 PG_FTS_DDL = (f"CREATE INDEX IF NOT EXISTS ix_campaign_search ON campaign USING gin ({PG_SEARCH_VECTOR})",)
 PG_FTS_DROP = ("DROP INDEX IF EXISTS ix_campaign_search",)
 

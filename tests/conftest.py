@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import event, text
+from sqlalchemy import create_engine, event, text
 
 from config import TestingConfig
 from crowdfund import create_app
@@ -33,14 +33,19 @@ def service_missing(reason: str):
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def database_url(request, tmp_path_factory):
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+        return
     url = os.environ.get("CROWDFUND_TEST_DATABASE_URL")
     if not url:
         service_missing("PostgreSQL tests need CROWDFUND_TEST_DATABASE_URL")
-    # Each xdist worker gets a schema of its own in the one test database.
-    schema = "crowdfund_test_" + os.environ.get("PYTEST_XDIST_WORKER", "main")
+    # Each test process gets a schema of its own in the one test database, dropped at the end.
+    schema = f"crowdfund_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
     separator = "&" if "?" in url else "?"
-    return f"{url}{separator}options=-csearch_path%3D{schema}"
+    yield f"{url}{separator}options=-csearch_path%3D{schema}"
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    engine.dispose()
 
 
 def _config(database_url, tmp_path):

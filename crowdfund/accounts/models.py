@@ -1,6 +1,7 @@
 import secrets
 from datetime import datetime
 
+from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -34,7 +35,8 @@ class User(UserMixin, db.Model):
         return self.login_id
 
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password, method="scrypt")
+        method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt") if current_app else "scrypt"
+        self.password_hash = generate_password_hash(password, method=method)
         self.login_id = _new_login_id()
 
     def check_password(self, password: str) -> bool:

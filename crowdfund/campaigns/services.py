@@ -8,6 +8,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import inspect
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import NotFound
 
@@ -197,5 +198,20 @@ def checklist(campaign: Campaign) -> list[ChecklistItem]:
     ]
 
 
+DETAIL_COLLECTIONS = ("budget_lines", "reward_tiers", "milestones")
+
+
+def load_details(campaign: Campaign) -> None:
+    """Load whichever of budget lines, reward tiers and milestones the campaign has not loaded yet."""
+    unloaded = [name for name in DETAIL_COLLECTIONS if name in inspect(campaign).unloaded]
+    if unloaded:
+        db.session.execute(
+            db.select(Campaign).where(Campaign.id == campaign.id)
+            .options(*(selectinload(getattr(Campaign, name)) for name in unloaded))
+            .execution_options(populate_existing=True)).scalar_one()
+
+
 def missing_items(campaign: Campaign) -> list[ChecklistItem]:
+    """The checklist items not done yet (loads the campaign's details when needed)."""
+    load_details(campaign)
     return [item for item in checklist(campaign) if not item.done]

@@ -9,7 +9,7 @@ from sqlalchemy import column, func, literal_column, table
 
 from crowdfund.campaigns.models import Campaign
 from crowdfund.campaigns.services import listing_query
-from crowdfund.database import PG_SEARCH_VECTOR, is_sqlite
+from crowdfund.database import PG_RANK_VECTOR, PG_SEARCH_VECTOR, SQLITE_RANK_WEIGHTS, is_sqlite
 from crowdfund.extensions import db
 from crowdfund.pledges.models import COUNTING_STATES, Pledge
 
@@ -80,8 +80,7 @@ def search_query(text: str):
         match = " ".join(f'"{term}"*' for term in terms)
         return (query.join(_campaign_fts, _campaign_fts.c.rowid == Campaign.id)
                 .where(literal_column("campaign_fts").op("MATCH")(match))
-                .order_by(func.bm25(literal_column("campaign_fts")), Campaign.id))
+                .order_by(func.bm25(literal_column("campaign_fts"), *SQLITE_RANK_WEIGHTS), Campaign.id))
     tsquery = func.to_tsquery("simple", " & ".join(f"{term}:*" for term in terms))
-    vector = literal_column(PG_SEARCH_VECTOR)
-    return (query.where(vector.op("@@")(tsquery))
-            .order_by(func.ts_rank(vector, tsquery).desc(), Campaign.id))
+    return (query.where(literal_column(PG_SEARCH_VECTOR).op("@@")(tsquery))
+            .order_by(func.ts_rank(literal_column(f"({PG_RANK_VECTOR})"), tsquery).desc(), Campaign.id))

@@ -59,6 +59,12 @@ def test_settings_page_sends_a_visitor_to_log_in_and_back(client, make_user):
     assert response.headers["Location"] == "/me/settings"
 
 
+def test_visitor_sent_to_log_in_is_told_why(client, page_text):
+    response = client.get("/me/settings", follow_redirects=True)
+
+    assert "Please log in to continue." in page_text(response)
+
+
 def test_login_follows_a_next_path_on_this_site(client, make_user):
     user = make_user()
 
@@ -105,7 +111,10 @@ def test_remember_me_sets_a_remember_cookie(client, make_user):
 
     response = client.post("/login", data={"email": user.email, "password": PASSWORD, "remember": "y"})
 
-    assert "remember_token=" in _set_cookies(response)
+    remember = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("remember_token=")]
+    assert len(remember) == 1
+    assert "HttpOnly" in remember[0]
+    assert "SameSite=Lax" in remember[0]
 
 
 def test_without_remember_me_there_is_no_remember_cookie(client, make_user):

@@ -76,7 +76,8 @@ def test_signup_error_is_shown_next_to_the_field_and_nothing_is_created(
     assert client.get("/me/settings").status_code == 302
 
 
-@pytest.mark.parametrize("changes", [{"password": "password123"}, {"display_name": ""}, {"email": "ann-at-example.com"}],
+@pytest.mark.parametrize("changes",
+                         [{"password": "password123"}, {"display_name": ""}, {"email": "ann-at-example.com"}],
                          ids=["password-refused", "display-name-missing", "email-refused"])
 def test_refused_signup_keeps_the_typed_email_and_display_name(client, input_value, page_text, changes):
     data = {**GOOD, **changes}
