@@ -1,5 +1,6 @@
 from flask import Blueprint, current_app, render_template, request
 from flask_babel import gettext as _
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import NotFound
 
 from crowdfund.campaigns.services import categories, category_by_slug
@@ -58,5 +59,11 @@ def search():
 
 @bp.get("/healthz")
 def healthz():
-    db.session.execute(db.text("SELECT 1"))
+    """For load balancers and monitors: 200 when the database answers, 503 when it does not."""
+    try:
+        db.session.execute(db.text("SELECT 1"))
+    except SQLAlchemyError:
+        current_app.logger.exception("Health check: the database did not answer")
+        db.session.rollback()
+        return {"status": "error", "database": "unavailable"}, 503
     return {"status": "ok", "database": "ok"}
