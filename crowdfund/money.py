@@ -7,6 +7,7 @@ import re
 from decimal import Decimal
 
 from babel.numbers import format_currency
+from flask_babel import gettext as _
 
 # ISO 4217 code -> number of digits in the minor unit.
 CURRENCY_EXPONENTS = {"USD": 2, "EUR": 2, "GBP": 2, "CNY": 2, "JPY": 0}
@@ -26,7 +27,7 @@ def exponent(currency: str) -> int:
     try:
         return CURRENCY_EXPONENTS[currency]
     except KeyError:
-        raise AmountError(f"Unsupported currency {currency!r}") from None
+        raise AmountError(_("Unsupported currency %(code)s.", code=currency)) from None
 
 
 def parse_amount(text: str, currency: str) -> int:
@@ -34,20 +35,22 @@ def parse_amount(text: str, currency: str) -> int:
     anything that is not a non-negative number with at most the currency's decimals."""
     cleaned = (text or "").strip().replace(" ", "").replace("_", "")
     if not cleaned:
-        raise AmountError("Enter an amount.")
+        raise AmountError(_("Enter an amount."))
     if not _AMOUNT.fullmatch(cleaned):
-        raise AmountError("Enter a number, like 1250 or 1250.50.")
+        raise AmountError(_("Enter a number, like 1250 or 1250.50."))
     value = Decimal(cleaned.replace(",", ""))
     if value < 0:
-        raise AmountError("The amount cannot be negative.")
+        raise AmountError(_("The amount cannot be negative."))
     digits = exponent(currency)
     scaled = value.scaleb(digits)
     if scaled != scaled.to_integral_value():
         if digits == 0:
-            raise AmountError(f"{currency} amounts have no decimal places.")
-        raise AmountError(f"{currency} amounts have at most {digits} decimal places.")
+            raise AmountError(_("%(currency)s amounts have no decimal places.", currency=currency))
+        raise AmountError(_("%(currency)s amounts have at most %(digits)d decimal places.",
+                                currency=currency, digits=digits))
     if scaled > MAX_MINOR_UNITS:
-        raise AmountError(f"The amount can be at most {to_decimal(MAX_MINOR_UNITS, currency):,} {currency}.")
+        raise AmountError(_("The amount can be at most %(amount)s %(currency)s.",
+                            amount=f"{to_decimal(MAX_MINOR_UNITS, currency):,}", currency=currency))
     return int(scaled)
 
 

@@ -4,6 +4,7 @@ which state. A transition is a conditional UPDATE on the current state, so two r
 IllegalTransition. Functions flush; callers commit."""
 from datetime import datetime, timedelta
 
+from flask_babel import gettext as _
 from sqlalchemy import update
 
 from crowdfund.campaigns.models import STATE_LABELS, TRANSITIONS, Campaign
@@ -14,36 +15,36 @@ from crowdfund.moderation.services import record_action
 from crowdfund.pledges.services import pledged_totals, void_open_pledges
 
 
-
 def transition(campaign: Campaign, to_state: str, **values) -> None:
     """Move campaign to to_state, setting values too; raises IllegalTransition if the
     state machine forbids it or another transaction changed the state first."""
     from_state = campaign.state
     if to_state not in TRANSITIONS.get(from_state, ()):
-        raise IllegalTransition(
-            f"A campaign that is {STATE_LABELS[from_state].lower()} cannot become {STATE_LABELS[to_state].lower()}.")
+        raise IllegalTransition(_("A campaign that is %(from_state)s cannot become %(to_state)s.",
+                                  from_state=_(STATE_LABELS[from_state]).lower(),
+                                  to_state=_(STATE_LABELS[to_state]).lower()))
     result = db.session.execute(
         update(Campaign).where(Campaign.id == campaign.id, Campaign.state == from_state)
         .values(state=to_state, **values).execution_options(synchronize_session="evaluate"))
     if result.rowcount != 1:
         db.session.refresh(campaign, ["state"])
-        raise IllegalTransition("This campaign changed state in the meantime; reload the page.")
+        raise IllegalTransition(_("This campaign changed state in the meantime; reload the page."))
     db.session.flush()
 
 
 def _require_founder(campaign: Campaign, user) -> None:
     if campaign.founder_id != user.id:
-        raise NotAllowed("Only the campaign's founder can do this.")
+        raise NotAllowed(_("Only the campaign's founder can do this."))
 
 
 def _require_reviewer(campaign: Campaign, moderator, reason: str) -> str:
     if not moderator.is_moderator:
-        raise NotAllowed("Only moderators review campaigns.")
+        raise NotAllowed(_("Only moderators review campaigns."))
     if moderator.id == campaign.founder_id:
-        raise NotAllowed("You cannot review your own campaign.")
+        raise NotAllowed(_("You cannot review your own campaign."))
     reason = (reason or "").strip()
     if not reason:
-        raise NotAllowed("A decision needs a reason.")
+        raise NotAllowed(_("A decision needs a reason."))
     return reason
 
 
@@ -52,7 +53,8 @@ def submit_for_review(campaign: Campaign, user, now: datetime) -> None:
     _require_founder(campaign, user)
     missing = missing_items(campaign)
     if missing:
-        raise IllegalTransition("Complete these before submitting: " + "; ".join(str(i.label) for i in missing) + ".")
+        raise IllegalTransition(_("Complete these before submitting: %(items)s.",
+                                  items="; ".join(str(item.label) for item in missing)))
     transition(campaign, "in_review", submitted_at=now)
     record_action(user, "submitted", campaign)
 

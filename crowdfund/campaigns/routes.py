@@ -213,6 +213,9 @@ def launch(slug):
 @login_required
 def cancel(slug):
     campaign = services.campaign_for_founder(slug, current_user, with_details=False)
+    if request.method == "GET" and campaign.state != "live":
+        flash(_("Only a live campaign can be cancelled."), "warning")
+        return redirect(url_for("campaigns.show", slug=slug))
     form = CancelForm()
     if form.validate_on_submit():
         lifecycle.cancel(campaign, current_user, form.reason.data, utcnow())

@@ -7,6 +7,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import inspect
 from sqlalchemy.orm import selectinload
@@ -97,7 +98,7 @@ def campaign_for_founder(slug: str, user, with_details: bool = True) -> Campaign
 
 def _require_editable(campaign: Campaign) -> None:
     if not campaign.is_editable:
-        raise NotAllowed("This campaign can no longer be edited: it has been submitted or launched.")
+        raise NotAllowed(_("This campaign can no longer be edited: it has been submitted or launched."))
 
 
 def create_draft(founder, title: str, category_id: int | None = None, currency: str = "USD",
@@ -117,16 +118,17 @@ def update_basics(campaign: Campaign, **fields) -> None:
     if unknown:
         raise ValueError(f"Not a basic field: {', '.join(sorted(unknown))}")
     if fields.get("currency", campaign.currency) not in CURRENCIES:
-        raise ValidationFailed("Choose one of the listed currencies.")
+        raise ValidationFailed(_("Choose one of the listed currencies."))
     if fields.get("currency", campaign.currency) != campaign.currency and _has_amounts(campaign):
         # Budget lines and tiers are stored in minor units of the old currency.
-        raise ValidationFailed("You cannot change the currency once budget lines or reward tiers are entered; "
-                               "remove them first.")
+        raise ValidationFailed(_("You cannot change the currency once budget lines or reward tiers are entered; "
+                                 "remove them first."))
     if fields.get("funding_model", campaign.funding_model) not in FUNDING_MODELS:
-        raise ValidationFailed("Choose all-or-nothing or flexible funding.")
+        raise ValidationFailed(_("Choose all-or-nothing or flexible funding."))
     duration = fields.get("duration_days", campaign.duration_days)
     if not MIN_DURATION_DAYS <= duration <= MAX_DURATION_DAYS:
-        raise ValidationFailed(f"The duration must be {MIN_DURATION_DAYS} to {MAX_DURATION_DAYS} days.")
+        raise ValidationFailed(_("The duration must be %(min)d to %(max)d days.", min=MIN_DURATION_DAYS,
+                                 max=MAX_DURATION_DAYS))
     for name, value in fields.items():
         setattr(campaign, name, value.strip() if isinstance(value, str) else value)
     db.session.flush()

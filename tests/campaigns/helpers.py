@@ -1,4 +1,5 @@
 """Helpers for the campaign tests: reads from the database, dates as the forms send them."""
+import re
 from datetime import date, timedelta
 
 from sqlalchemy.orm import selectinload
@@ -34,3 +35,10 @@ def next_month() -> str:
 
 def in_days(days: int) -> str:
     return (date.today() + timedelta(days=days)).isoformat()
+
+
+def error_next_to(html: str, field: str) -> str:
+    """The error message shown right under a form field (the field macro gives it the id `<field>-error`)."""
+    match = re.search(rf'<p class="error" id="{field}-error">([^<]*)</p>', html)
+    assert match, f"no error shown next to {field}"
+    return match.group(1)

@@ -9,13 +9,7 @@ from crowdfund.extensions import db
 from crowdfund.moderation.models import AuditEntry
 from crowdfund.pledges.models import Pledge
 
-from .helpers import fresh, fresh_campaign
-
-
-def _error_next_to(html: str, field: str) -> str:
-    match = re.search(rf'<p class="error" id="{field}-error">([^<]*)</p>', html)
-    assert match, f"no error shown next to {field}"
-    return match.group(1)
+from .helpers import error_next_to, fresh, fresh_campaign
 
 
 def _actions(campaign_id):
@@ -52,7 +46,7 @@ def test_cancelling_without_ticking_the_box_is_refused(founder_client, live):
 
     assert response.status_code == 422
     html = response.get_data(as_text=True)
-    assert _error_next_to(html, "confirm") == "Tick the box to confirm."
+    assert error_next_to(html, "confirm") == "Tick the box to confirm."
     assert "Our supplier closed." in html
     assert fresh(Campaign, campaign.id).state == "live"
     assert [fresh(Pledge, i).state for i in pledge_ids] == ["active", "pending"]
@@ -64,7 +58,7 @@ def test_cancelling_without_a_reason_is_refused(founder_client, live):
     response = founder_client.post(f"/c/{campaign.slug}/cancel", data={"reason": " ", "confirm": "y"})
 
     assert response.status_code == 422
-    assert _error_next_to(response.get_data(as_text=True), "reason") == "Tell your backers why."
+    assert error_next_to(response.get_data(as_text=True), "reason") == "Tell your backers why."
     assert fresh(Campaign, campaign.id).state == "live"
 
 
@@ -93,6 +87,20 @@ def test_cancelling_a_campaign_that_is_not_live_is_refused(founder, founder_clie
     assert response.status_code == 409
     assert "A campaign that is funded cannot become cancelled." in response.get_data(as_text=True)
     assert fresh(Campaign, campaign.id).state == "successful"
+
+
+@pytest.mark.parametrize("state", ["draft", "approved", "failed"])
+def test_cancel_page_of_a_campaign_that_is_not_live_sends_the_founder_back(founder, founder_client, make_campaign,
+                                                                           state):
+    campaign = make_campaign(founder=founder, state=state)
+
+    response = founder_client.get(f"/c/{campaign.slug}/cancel")
+    page = founder_client.get(response.headers["Location"]).get_data(as_text=True)
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/c/{campaign.slug}"
+    assert "Only a live campaign can be cancelled." in page
+    assert fresh(Campaign, campaign.id).state == state
 
 
 def test_founder_launches_an_approved_campaign(founder, founder_client, make_campaign):

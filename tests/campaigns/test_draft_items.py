@@ -1,5 +1,4 @@
 """Budget lines, reward tiers and milestones of a draft: added, edited and removed over HTTP."""
-import re
 from datetime import date, timedelta
 
 import pytest
@@ -7,19 +6,13 @@ import pytest
 from crowdfund.campaigns.models import BudgetLine, Milestone, RewardTier
 from crowdfund.extensions import db
 
-from .helpers import fresh_campaign, in_days, next_month
+from .helpers import error_next_to, fresh_campaign, in_days, next_month
 
 
 def _rows(model, campaign):
     db.session.rollback()
     return list(db.session.execute(db.select(model).where(model.campaign_id == campaign.id).order_by(model.id))
                 .scalars())
-
-
-def _error_next_to(html: str, field: str) -> str:
-    match = re.search(rf'<p class="error" id="{field}-error">([^<]*)</p>', html)
-    assert match, f"no error shown next to {field}"
-    return match.group(1)
 
 
 @pytest.fixture
@@ -93,7 +86,7 @@ def test_budget_line_with_a_bad_amount_is_refused(founder_client, draft, amount,
 
     assert response.status_code == 422
     html = response.get_data(as_text=True)
-    assert _error_next_to(html, "amount") == message
+    assert error_next_to(html, "amount") == message
     assert 'value="Oven"' in html
     assert _rows(BudgetLine, draft) == []
 
@@ -104,7 +97,7 @@ def test_budget_line_in_yen_refuses_decimals(founder, founder_client, make_campa
     response = founder_client.post(f"/c/{campaign.slug}/edit/budget", data={"purpose": "Oven", "amount": "10.5"})
 
     assert response.status_code == 422
-    assert _error_next_to(response.get_data(as_text=True), "amount") == "JPY amounts have no decimal places."
+    assert error_next_to(response.get_data(as_text=True), "amount") == "JPY amounts have no decimal places."
     assert _rows(BudgetLine, campaign) == []
 
 
@@ -112,7 +105,7 @@ def test_budget_line_needs_a_purpose(founder_client, draft):
     response = founder_client.post(f"/c/{draft.slug}/edit/budget", data={"purpose": " ", "amount": "10"})
 
     assert response.status_code == 422
-    assert _error_next_to(response.get_data(as_text=True), "purpose") == "This field is required."
+    assert error_next_to(response.get_data(as_text=True), "purpose") == "This field is required."
 
 
 # Reward tiers
@@ -186,7 +179,7 @@ def test_reward_tier_with_a_bad_value_is_refused(founder_client, draft, override
 
     assert response.status_code == 422
     html = response.get_data(as_text=True)
-    assert _error_next_to(html, field) == message
+    assert error_next_to(html, field) == message
     assert 'value="A loaf a week"' in html
     assert f'value="{data["estimated_delivery"]}"' in html
     assert _rows(RewardTier, draft) == []
@@ -247,7 +240,7 @@ def test_milestone_with_a_bad_value_is_refused(founder_client, draft, overrides,
 
     assert response.status_code == 422
     html = response.get_data(as_text=True)
-    assert _error_next_to(html, field) == message
+    assert error_next_to(html, field) == message
     assert "Installed and inspected." in html
     assert _rows(Milestone, draft) == []
 

@@ -1,12 +1,11 @@
 """Starting a campaign and filling in its basics over HTTP, as a logged-in founder."""
-import re
 
 import pytest
 
 from crowdfund.campaigns.models import Campaign
 from crowdfund.extensions import db
 
-from .helpers import category_id, fresh
+from .helpers import category_id, error_next_to, fresh
 
 
 def _campaigns():
@@ -27,13 +26,6 @@ def _basics(**overrides):
     }
     data.update(overrides)
     return data
-
-
-def _error_next_to(html: str, field: str) -> str:
-    """The error message shown right under the field (its id is `<field>-error`)."""
-    match = re.search(rf'<p class="error" id="{field}-error">([^<]*)</p>', html)
-    assert match, f"no error shown next to {field}"
-    return match.group(1)
 
 
 def test_founder_creates_a_draft_and_is_sent_to_its_editor(founder, founder_client):
@@ -80,7 +72,7 @@ def test_new_draft_without_a_category_is_refused_and_keeps_the_title(founder_cli
 
     assert response.status_code == 422
     html = response.get_data(as_text=True)
-    assert _error_next_to(html, "category_id") == "Choose a category."
+    assert error_next_to(html, "category_id") == "Choose a category."
     assert 'value="Fay&#39;s Oven"' in html
     assert _campaigns() == []
 
@@ -89,7 +81,7 @@ def test_new_draft_with_a_too_short_title_is_refused(founder_client):
     response = _new(founder_client, title="ab")
 
     assert response.status_code == 422
-    assert "between 3 and 120 characters" in _error_next_to(response.get_data(as_text=True), "title")
+    assert "between 3 and 120 characters" in error_next_to(response.get_data(as_text=True), "title")
     assert _campaigns() == []
 
 
@@ -151,7 +143,7 @@ def test_basics_with_a_bad_value_are_refused_next_to_the_field(founder, founder_
 
     assert response.status_code == 422
     html = response.get_data(as_text=True)
-    assert _error_next_to(html, field) == message
+    assert error_next_to(html, field) == message
     assert "Please correct the highlighted fields." in html
     # What the founder typed is still there.
     assert "We bake rye and spelt loaves every night." in html
@@ -166,6 +158,6 @@ def test_currency_cannot_change_once_amounts_are_entered(founder, founder_client
     response = founder_client.post(f"/c/{campaign.slug}/edit", data=_basics(currency="JPY", goal="100000"))
 
     assert response.status_code == 422
-    assert "cannot change the currency" in _error_next_to(response.get_data(as_text=True), "currency")
+    assert "cannot change the currency" in error_next_to(response.get_data(as_text=True), "currency")
     saved = fresh(Campaign, campaign.id)
     assert (saved.currency, saved.goal) == ("USD", 100_000)
