@@ -1,6 +1,6 @@
 """Error pages and response headers: every error a styled page with a status, never a bare 500."""
 from flask import render_template
-from flask_babel import gettext as _
+from flask_babel import format_decimal, gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -18,6 +18,13 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+def format_size(size: int) -> str:
+    """A byte count as a person reads it: 12 MB, 512 KB."""
+    if size >= 1024 * 1024:
+        return format_decimal(round(size / (1024 * 1024), 1)) + " MB"
+    return format_decimal(max(size // 1024, 1)) + " KB"
+
+
 def _page(status: int, message: str):
     return render_template("errors/error.html", status=status, title=_(TITLES.get(status, "Error")),
                            message=message), status
@@ -29,8 +36,8 @@ def register(app) -> None:
         db.session.rollback()
         messages = {
             404: _("We could not find that page. It may have moved, or it may not be public."),
-            413: _("That upload is too large. The limit is %(mb)d MB.",
-                   mb=app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)),
+            413: _("That upload is too large. The limit is %(size)s.",
+                   size=format_size(app.config["MAX_CONTENT_LENGTH"])),
             429: _("Too many attempts. Please wait a minute and try again."),
         }
         response = error.get_response()

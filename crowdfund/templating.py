@@ -15,13 +15,14 @@ def format_time_left(seconds: int) -> str:
     """A short, honest "time left": days, then hours, then minutes."""
     if seconds <= 0:
         return gettext("ended")
-    days, rest = divmod(seconds, 86400)
-    if days >= 1:
+    # Days and hours are rounded to the nearest, so a 20-day campaign just launched shows
+    # "20 days left"; under a day it counts hours, under an hour minutes (never "0").
+    if seconds >= 86400:
+        days = (seconds + 43200) // 86400
         return ngettext("%(num)d day left", "%(num)d days left", days)
-    hours = rest // 3600
-    if hours >= 1:
-        return ngettext("%(num)d hour left", "%(num)d hours left", hours)
-    return ngettext("%(num)d minute left", "%(num)d minutes left", max(rest // 60, 1))
+    if seconds >= 3600:
+        return ngettext("%(num)d hour left", "%(num)d hours left", (seconds + 1800) // 3600)
+    return ngettext("%(num)d minute left", "%(num)d minutes left", max(seconds // 60, 1))
 
 
 def format_basis_points(bp: int) -> str:

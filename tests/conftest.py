@@ -11,6 +11,7 @@ from datetime import date, timedelta
 
 import pytest
 from flask_migrate import upgrade
+from flask import g, request_started
 from sqlalchemy import create_engine, event, text
 
 from config import TestingConfig
@@ -80,31 +81,43 @@ def _empty_tables():
                 connection.execute(text(f'DELETE FROM "{table}"'))
 
 
-@pytest.fixture
-def app(database_url, tmp_path):
-    app = create_app(_config(database_url, tmp_path))
+def _forget_cached_user(sender, **extra):
+    # The test's app context is reused by every request, so Flask-Login's user cached on `g`
+    # would leak from one client (or login) to the next and hide permission bugs.
+    g.pop("_login_user", None)
+
+
+@contextmanager
+def _running_app(config):
+    app = create_app(config)
+    request_started.connect(_forget_cached_user, app)
     with app.app_context():
-        if database_url not in _migrated:
-            _reset_schema(database_url)
+        if config["SQLALCHEMY_DATABASE_URI"] not in _migrated:
+            _reset_schema(config["SQLALCHEMY_DATABASE_URI"])
         yield app
         _empty_tables()
         db.session.remove()
         db.engine.dispose()
+    request_started.disconnect(_forget_cached_user, app)
+
+
+@pytest.fixture
+def app(database_url, tmp_path):
+    with _running_app(_config(database_url, tmp_path)) as app:
+        yield app
 
 
 @pytest.fixture
 def csrf_app(database_url, tmp_path):
     """The app with CSRF protection on, as in production."""
-    config = _config(database_url, tmp_path)
-    config["WTF_CSRF_ENABLED"] = True
-    app = create_app(config)
-    with app.app_context():
-        if database_url not in _migrated:
-            _reset_schema(database_url)
+    with _running_app({**_config(database_url, tmp_path), "WTF_CSRF_ENABLED": True}) as app:
         yield app
-        _empty_tables()
-        db.session.remove()
-        db.engine.dispose()
+
+
+def _use_app(request):
+    """Factories run inside the test's app (the CSRF-protected one when the test asks for it),
+    whatever order the test names its fixtures in."""
+    return request.getfixturevalue("csrf_app" if "csrf_app" in request.fixturenames else "app")
 
 
 @pytest.fixture
@@ -138,7 +151,8 @@ _counter = itertools.count(1)
 
 
 @pytest.fixture
-def make_user():
+def make_user(request, database_url):
+    _use_app(request)
     from crowdfund.accounts.services import mark_email_verified, register_user
 
     def make(email=None, role="backer", display_name=None, password=PASSWORD, verified=True):
@@ -201,7 +215,7 @@ def make_campaign(make_user):
 
 
 @pytest.fixture
-def make_pledge(make_user):
+def make_pledge(request, make_user):
     from crowdfund.pledges.models import Pledge
 
     def make(campaign, backer=None, amount=5000, state="active", reward_tier=None, created_at=None):

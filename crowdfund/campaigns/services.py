@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import inspect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import NotFound
 
@@ -103,12 +104,19 @@ def _require_editable(campaign: Campaign) -> None:
 
 def create_draft(founder, title: str, category_id: int | None = None, currency: str = "USD",
                  funding_model: str = "all_or_nothing") -> Campaign:
-    """A new draft owned by founder, with a unique slug made from the title."""
-    campaign = Campaign(founder_id=founder.id, title=title.strip(), slug=unique_slug(title),
-                        category_id=category_id, currency=currency, funding_model=funding_model)
-    db.session.add(campaign)
-    db.session.flush()
-    return campaign
+    """A new draft owned by founder, with a unique slug made from the title (retried when
+    another request took the same slug between our check and our insert)."""
+    for _attempt in range(5):
+        campaign = Campaign(founder_id=founder.id, title=title.strip(), slug=unique_slug(title),
+                            category_id=category_id, currency=currency, funding_model=funding_model)
+        try:
+            with db.session.begin_nested():
+                db.session.add(campaign)
+                db.session.flush()
+        except IntegrityError:
+            continue
+        return campaign
+    raise ValidationFailed(_("Could not find a free web address for this title; try another title."))
 
 
 def update_basics(campaign: Campaign, **fields) -> None:
