@@ -21,8 +21,8 @@ def transition(campaign: Campaign, to_state: str, **values) -> None:
     from_state = campaign.state
     if to_state not in TRANSITIONS.get(from_state, ()):
         raise IllegalTransition(_("A campaign that is %(from_state)s cannot become %(to_state)s.",
-                                  from_state=_(STATE_LABELS[from_state]).lower(),
-                                  to_state=_(STATE_LABELS[to_state]).lower()))
+                                  from_state=str(STATE_LABELS[from_state]).lower(),
+                                  to_state=str(STATE_LABELS[to_state]).lower()))
     result = db.session.execute(
         update(Campaign).where(Campaign.id == campaign.id, Campaign.state == from_state)
         .values(state=to_state, **values).execution_options(synchronize_session="evaluate"))

@@ -1,5 +1,6 @@
 from datetime import date, datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -24,9 +25,9 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 }
 STATES = tuple(TRANSITIONS)
 STATE_LABELS = {
-    "draft": "Draft", "in_review": "In review", "changes_requested": "Changes requested",
-    "approved": "Approved", "live": "Live", "rejected": "Rejected", "successful": "Funded",
-    "failed": "Not funded", "cancelled": "Cancelled", "suspended": "Suspended",
+    "draft": _l("Draft"), "in_review": _l("In review"), "changes_requested": _l("Changes requested"),
+    "approved": _l("Approved"), "live": _l("Live"), "rejected": _l("Rejected"), "successful": _l("Funded"),
+    "failed": _l("Not funded"), "cancelled": _l("Cancelled"), "suspended": _l("Suspended"),
 }
 EDITABLE_STATES = ("draft", "changes_requested")
 # States anyone may see; the others only the founder and moderators.

@@ -62,7 +62,7 @@ def review(campaign_id):
     if form.validate_on_submit():
         lifecycle.DECISIONS[form.decision.data](campaign, current_user, form.reason.data)
         db.session.commit()
-        flash(_("Decision recorded: %(state)s.", state=_(STATE_LABELS[campaign.state])), "success")
+        flash(_("Decision recorded: %(state)s.", state=str(STATE_LABELS[campaign.state])), "success")
         return redirect(url_for("moderation.queue"), 303)
     return _review_page(campaign, 422 if request.method == "POST" else 200, form=form)
 
