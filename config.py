@@ -55,6 +55,20 @@ class Config:
     IN_PROCESS_TICKER = _env_bool("IN_PROCESS_TICKER", True)
     TICK_INTERVAL_SECONDS = float(_env("TICK_INTERVAL_SECONDS", 30))
 
+    # Stripe. Without a secret key the app talks to the localstripe stand-in at STRIPE_API_BASE
+    # (started by `make run` and by the tests) and says "test mode" on every page.
+    STRIPE_SECRET_KEY = _env("STRIPE_SECRET_KEY")
+    STRIPE_PUBLISHABLE_KEY = _env("STRIPE_PUBLISHABLE_KEY")
+    STRIPE_WEBHOOK_SECRET = _env("STRIPE_WEBHOOK_SECRET")
+    STRIPE_STANDIN_URL = _env("STRIPE_STANDIN_URL", "http://127.0.0.1:8420")
+    STRIPE_JS_URL = _env("STRIPE_JS_URL")
+    # The platform keeps this share of collected money (basis points: 500 = 5 %).
+    PLATFORM_FEE_BP = int(_env("PLATFORM_FEE_BP", 500))
+    # A backer whose card failed at the deadline has this long to fix it before the pledge is dropped.
+    FIX_WINDOW_DAYS = int(_env("FIX_WINDOW_DAYS", 7))
+    FIX_REMINDER_HOURS = int(_env("FIX_REMINDER_HOURS", 48))
+    PLEDGE_RATE_LIMIT = _env("PLEDGE_RATE_LIMIT", "20 per minute")
+
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True

@@ -7,6 +7,7 @@ from sqlalchemy.engine import Engine
 from crowdfund.accounts import models as _accounts  # noqa: F401  (every model on the metadata)
 from crowdfund.campaigns.models import Campaign
 from crowdfund.moderation import models as _moderation  # noqa: F401
+from crowdfund.payments import models as _payments  # noqa: F401
 from crowdfund.pledges import models as _pledges  # noqa: F401
 
 # SQLite full-text search: an external-content FTS5 table over campaign title, blurb and

@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crowdfund.clock import utcnow
@@ -9,10 +9,17 @@ from crowdfund.extensions import db
 STATES = ("pending", "active", "collected", "errored", "dropped", "cancelled", "void")
 # Pledges that count toward a campaign's pledged total and backer count.
 COUNTING_STATES = ("active", "collected", "errored")
+# Pledges that hold a unit of a limited reward tier.
+HOLDING_STATES = ("pending", "active", "collected", "errored")
 
 
 class Pledge(db.Model):
-    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+    """A backer's promise to a campaign. The money actually moved is in the ledger."""
+
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("shipping_amount >= 0", name="shipping_not_negative"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), index=True)
@@ -20,8 +27,27 @@ class Pledge(db.Model):
     reward_tier_id: Mapped[int | None] = mapped_column(ForeignKey("reward_tier.id"), index=True)
     # Total in the campaign's currency's minor units, shipping included.
     amount: Mapped[int]
+    shipping_amount: Mapped[int] = mapped_column(default=0)
+    shipping_country: Mapped[str | None] = mapped_column(String(2))
     state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    # Stripe: the customer and saved card, and the intents used so far.
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(64))
+    stripe_setup_intent_id: Mapped[str | None] = mapped_column(String(64))
+    stripe_payment_method_id: Mapped[str | None] = mapped_column(String(64))
+    card_summary: Mapped[str | None] = mapped_column(String(64))
+    # The PaymentIntent of the latest charge attempt (the one to re-authenticate or refund).
+    stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    charge_attempts: Mapped[int] = mapped_column(default=0)
+    collected_at: Mapped[datetime | None]
+    errored_at: Mapped[datetime | None]
+    # Errored pledges: the last day the backer can fix the card, and when we last reminded them.
+    fix_deadline: Mapped[datetime | None] = mapped_column(index=True)
+    last_reminder_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    disputed: Mapped[bool] = mapped_column(Boolean, default=False)
 
     campaign = relationship("Campaign", lazy="raise_on_sql")
     backer = relationship("User", lazy="raise_on_sql")

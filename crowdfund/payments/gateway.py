@@ -1,0 +1,189 @@
+"""The one module that talks to Stripe. Everything else asks it, in the project's own terms,
+to save a card, charge, refund or verify an event, and gets plain results back.
+
+Without STRIPE_SECRET_KEY it talks to the localstripe stand-in (STRIPE_STANDIN_URL) with a test
+key: the same calls, so the same code path runs in the default run, the tests and production.
+Stand-in gaps are filled here only where real Stripe behaves the same way either way (attaching
+a SetupIntent's card is harmless on Stripe, where it is already attached)."""
+from dataclasses import dataclass
+
+import stripe
+from flask import current_app
+
+STANDIN_SECRET_KEY = "sk_test_crowdfund_standin"
+STANDIN_PUBLISHABLE_KEY = "pk_test_crowdfund_standin"
+
+
+class GatewayError(Exception):
+    """Stripe could not be reached or refused the request for a reason that is not the card's."""
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    """What became of a charge attempt: status is "succeeded", "requires_action" (the backer
+    must authenticate on-session, using client_secret) or "failed" (error_code says why)."""
+
+    status: str
+    payment_intent_id: str | None
+    charge_id: str | None = None
+    client_secret: str | None = None
+    error_code: str | None = None
+    message: str | None = None
+
+
+def is_test_mode() -> bool:
+    """True when no live Stripe keys are configured (the stand-in, or Stripe test keys)."""
+    key = current_app.config.get("STRIPE_SECRET_KEY")
+    return not key or key.startswith("sk_test_")
+
+
+def uses_standin() -> bool:
+    return not current_app.config.get("STRIPE_SECRET_KEY")
+
+
+def publishable_key() -> str:
+    return current_app.config.get("STRIPE_PUBLISHABLE_KEY") or STANDIN_PUBLISHABLE_KEY
+
+
+def stripe_js_url() -> str:
+    configured = current_app.config.get("STRIPE_JS_URL")
+    if configured:
+        return configured
+    if uses_standin():
+        return current_app.config["STRIPE_STANDIN_URL"].rstrip("/") + "/js.stripe.com/v3/"
+    return "https://js.stripe.com/v3/"
+
+
+def client() -> stripe.StripeClient:
+    """A client for this app's Stripe (or stand-in), made once per app."""
+    cached = current_app.extensions.get("crowdfund_stripe")
+    if cached is None:
+        if uses_standin():
+            cached = stripe.StripeClient(STANDIN_SECRET_KEY, max_network_retries=0,
+                                         base_addresses={"api": current_app.config["STRIPE_STANDIN_URL"]})
+        else:
+            cached = stripe.StripeClient(current_app.config["STRIPE_SECRET_KEY"], max_network_retries=2)
+        current_app.extensions["crowdfund_stripe"] = cached
+    return cached
+
+
+def _call(function, *args, **kwargs):
+    try:
+        return function(*args, **kwargs)
+    except stripe.CardError:
+        raise
+    except stripe.StripeError as error:
+        raise GatewayError(getattr(error, "user_message", None) or str(error)) from error
+
+
+def create_customer(email: str, name: str, user_id: int) -> str:
+    customer = _call(client().v1.customers.create,
+                     params={"email": email, "name": name, "metadata": {"user_id": str(user_id)}})
+    return customer.id
+
+
+def create_setup_intent(customer_id: str, pledge_id: int) -> tuple[str, str]:
+    """A SetupIntent that saves a card for later off-session charges; returns (id, client_secret)."""
+    intent = _call(client().v1.setup_intents.create, params={
+        "customer": customer_id, "usage": "off_session", "payment_method_types": ["card"],
+        "metadata": {"pledge_id": str(pledge_id)}})
+    return intent.id, intent.client_secret
+
+
+@dataclass(frozen=True)
+class SetupResult:
+    status: str
+    payment_method_id: str | None
+    card_summary: str | None = None
+
+
+def confirmed_card(setup_intent_id: str, customer_id: str) -> SetupResult:
+    """Read a SetupIntent back; when it succeeded, make sure its card is attached to the customer
+    (localstripe does not attach it; real Stripe already has) and describe the card."""
+    intent = _call(client().v1.setup_intents.retrieve, setup_intent_id)
+    if intent.status != "succeeded" or not intent.payment_method:
+        return SetupResult(intent.status, None)
+    pm_id = intent.payment_method if isinstance(intent.payment_method, str) else intent.payment_method.id
+    method = _call(client().v1.payment_methods.retrieve, pm_id)
+    if getattr(method, "customer", None) != customer_id:
+        method = _call(client().v1.payment_methods.attach, pm_id, params={"customer": customer_id})
+    card = getattr(method, "card", None)
+    summary = f"{card.brand.title()} •••• {card.last4}" if card is not None else None
+    return SetupResult("succeeded", pm_id, summary)
+
+
+def charge(customer_id: str, payment_method_id: str, amount: int, currency: str, idempotency_key: str,
+           metadata: dict, off_session: bool = True) -> ChargeResult:
+    """Create and confirm a PaymentIntent for a saved card. Declines come back as a failed result,
+    never as an exception; a network or API failure raises GatewayError."""
+    params = {"amount": amount, "currency": currency.lower(), "customer": customer_id,
+              "payment_method": payment_method_id, "confirm": True, "metadata": metadata,
+              "payment_method_types": ["card"]}
+    if off_session:
+        params["off_session"] = True
+    try:
+        intent = _call(client().v1.payment_intents.create, params=params,
+                       options={"idempotency_key": idempotency_key})
+    except stripe.CardError as error:
+        body = error.json_body.get("error", {}) if error.json_body else {}
+        intent_id = (body.get("payment_intent") or {}).get("id") if isinstance(body.get("payment_intent"), dict) \
+            else body.get("payment_intent")
+        code = body.get("decline_code") or body.get("code") or error.code
+        return ChargeResult("failed", intent_id, body.get("charge"), error_code=code,
+                            message=error.user_message or str(error))
+    return _intent_result(intent)
+
+
+def _charge_id(intent) -> str | None:
+    latest = getattr(intent, "latest_charge", None)
+    if latest is None:
+        return None
+    return latest if isinstance(latest, str) else latest.id
+
+
+def _intent_result(intent) -> ChargeResult:
+    if intent.status == "succeeded":
+        return ChargeResult("succeeded", intent.id, _charge_id(intent))
+    if intent.status == "requires_action":
+        return ChargeResult("requires_action", intent.id, client_secret=intent.client_secret,
+                            error_code="authentication_required")
+    error = getattr(intent, "last_payment_error", None)
+    return ChargeResult("failed", intent.id, _charge_id(intent),
+                        error_code=getattr(error, "code", None) or intent.status,
+                        message=getattr(error, "message", None))
+
+
+def payment_intent_result(payment_intent_id: str) -> ChargeResult:
+    """The current outcome of a PaymentIntent (after 3-D Secure, or when a webhook arrives)."""
+    return _intent_result(_call(client().v1.payment_intents.retrieve, payment_intent_id))
+
+
+def refund(payment_intent_id: str, amount: int, idempotency_key: str, metadata: dict) -> str:
+    """Refund amount (minor units) of a succeeded PaymentIntent; returns the refund id."""
+    result = _call(client().v1.refunds.create,
+                   params={"payment_intent": payment_intent_id, "amount": amount, "metadata": metadata},
+                   options={"idempotency_key": idempotency_key})
+    return result.id
+
+
+def detach_card(payment_method_id: str) -> None:
+    """Forget a saved card (the campaign failed, or the backer replaced it)."""
+    try:
+        _call(client().v1.payment_methods.detach, payment_method_id)
+    except GatewayError:
+        current_app.logger.warning("Could not detach %s; it may be detached already", payment_method_id)
+
+
+def verify_event(payload: bytes, signature_header: str | None):
+    """The Event in a webhook body if its Stripe-Signature is valid and fresh; raises ValueError otherwise."""
+    secret = current_app.config.get("STRIPE_WEBHOOK_SECRET")
+    if not secret:
+        raise ValueError("No webhook secret is configured.")
+    if not signature_header:
+        raise ValueError("Missing Stripe-Signature header.")
+    try:
+        return stripe.Webhook.construct_event(payload, signature_header, secret)
+    except stripe.SignatureVerificationError as error:
+        raise ValueError(str(error)) from None
+    except ValueError as error:
+        raise ValueError(f"Invalid payload: {error}") from None

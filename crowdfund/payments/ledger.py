@@ -1,0 +1,75 @@
+"""The ledger: immutable rows for every money movement, and the totals derived from them."""
+from dataclasses import dataclass
+
+from sqlalchemy import case, func
+from sqlalchemy.exc import IntegrityError
+
+from crowdfund.extensions import db
+from crowdfund.payments.models import LEDGER_KINDS, LedgerEntry
+
+# The sign each kind's amount must carry.
+SIGNS = {"charge": 1, "refund": -1, "platform_fee": 1, "dispute": -1}
+
+
+@dataclass(frozen=True)
+class MoneyTotals:
+    """Sums of a campaign's ledger rows, in minor units (all ≥ 0)."""
+
+    collected: int = 0
+    refunded: int = 0
+    platform_fees: int = 0
+    disputed: int = 0
+
+    @property
+    def net(self) -> int:
+        """Money the platform holds for the campaign: collected less refunds and disputes."""
+        return self.collected - self.refunded - self.disputed
+
+
+def book(campaign_id: int, kind: str, amount: int, currency: str, pledge_id: int | None = None,
+         stripe_id: str | None = None, note: str = "", actor_id: int | None = None) -> LedgerEntry | None:
+    """Write one ledger row; amount is given as a positive number and stored with the kind's sign.
+
+    A Stripe object is booked once per kind: booking the same (kind, stripe_id) again returns None
+    and writes nothing (a webhook and a job may both report the same charge). Flushes."""
+    if kind not in LEDGER_KINDS:
+        raise ValueError(f"Unknown ledger kind {kind!r}")
+    if not isinstance(amount, int) or amount <= 0:
+        raise ValueError("Ledger amounts are positive integers in minor units")
+    entry = LedgerEntry(campaign_id=campaign_id, pledge_id=pledge_id, kind=kind, amount=SIGNS[kind] * amount,
+                        currency=currency, stripe_id=stripe_id, note=note[:500], actor_id=actor_id)
+    if stripe_id is None:
+        db.session.add(entry)
+        db.session.flush()
+        return entry
+    try:
+        with db.session.begin_nested():
+            db.session.add(entry)
+    except IntegrityError:
+        return None
+    return entry
+
+
+def money_totals(campaign_ids) -> dict[int, MoneyTotals]:
+    """campaign id -> MoneyTotals, in one grouped query for all ids."""
+    ids = list(campaign_ids)
+    if not ids:
+        return {}
+
+    def total(kind):
+        return func.coalesce(func.sum(case((LedgerEntry.kind == kind, LedgerEntry.amount), else_=0)), 0)
+
+    rows = db.session.execute(
+        db.select(LedgerEntry.campaign_id, total("charge"), total("refund"), total("platform_fee"), total("dispute"))
+        .where(LedgerEntry.campaign_id.in_(ids)).group_by(LedgerEntry.campaign_id))
+    return {cid: MoneyTotals(int(c), -int(r), int(f), -int(d)) for cid, c, r, f, d in rows}
+
+
+def pledge_balance(pledge_id: int) -> tuple[int, int]:
+    """(collected, refunded) for one pledge, both ≥ 0: what may still be refunded is their difference."""
+    collected, refunded = db.session.execute(
+        db.select(func.coalesce(func.sum(case((LedgerEntry.kind == "charge", LedgerEntry.amount), else_=0)), 0),
+                  func.coalesce(func.sum(case((LedgerEntry.kind.in_(("refund", "dispute")), LedgerEntry.amount),
+                                              else_=0)), 0))
+        .where(LedgerEntry.pledge_id == pledge_id)).one()
+    return int(collected), -int(refunded)
