@@ -87,6 +87,7 @@ class DevelopmentConfig(Config):
 
 class TestingConfig(Config):
     TESTING = True
+    STRIPE_WEBHOOK_SECRET = "whsec_test_secret"
     # Still scrypt, with a work factor low enough for hundreds of test accounts.
     PASSWORD_HASH_METHOD = "scrypt:1024:8:1"
     IN_PROCESS_TICKER = False

@@ -19,6 +19,8 @@ from crowdfund import create_app
 from crowdfund.clock import utcnow
 from crowdfund.extensions import db
 
+pytest_plugins = ["standin_fixtures"]
+
 PASSWORD = "correct horse battery"
 REQUIRE_SERVICES = os.environ.get("CROWDFUND_REQUIRE_SERVICES") == "1"
 _migrated: set[str] = set()
@@ -101,16 +103,26 @@ def _running_app(config):
     request_started.disconnect(_forget_cached_user, app)
 
 
+def _payments_config(request) -> dict:
+    """When the test uses the Stripe stand-in, point the app at it (emptied first)."""
+    if "stripe_standin" not in request.fixturenames:
+        return {}
+    standin = request.getfixturevalue("stripe_standin")
+    standin.reset()
+    return {"STRIPE_STANDIN_URL": standin.url}
+
+
 @pytest.fixture
-def app(database_url, tmp_path):
-    with _running_app(_config(database_url, tmp_path)) as app:
+def app(request, database_url, tmp_path):
+    with _running_app({**_config(database_url, tmp_path), **_payments_config(request)}) as app:
         yield app
 
 
 @pytest.fixture
-def csrf_app(database_url, tmp_path):
+def csrf_app(request, database_url, tmp_path):
     """The app with CSRF protection on, as in production."""
-    with _running_app({**_config(database_url, tmp_path), "WTF_CSRF_ENABLED": True}) as app:
+    config = {**_config(database_url, tmp_path), **_payments_config(request), "WTF_CSRF_ENABLED": True}
+    with _running_app(config) as app:
         yield app
 
 

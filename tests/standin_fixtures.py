@@ -1,4 +1,5 @@
-"""A real localstripe process for the payments tests: one per test session, emptied before each test.
+"""A real localstripe process for any test that asks for `stripe_standin`: one per test session,
+emptied before each test that uses the `app` with it (see tests/conftest.py).
 
 The launcher (crowdfund.payments.stripe_standin) runs as a subprocess on a free loopback port.
 Without localstripe/stripe installed, or when it does not come up, the tests skip, or fail with
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+PROJECT_DIR = Path(__file__).resolve().parents[1]
 SECRET_KEY = "sk_test_12345"  # localstripe accepts any key that starts with sk_
 PUBLISHABLE_KEY = "pk_test_12345"  # what the stand-in Stripe.js sends as `key`
 
