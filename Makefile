@@ -17,11 +17,16 @@ $(STAMP): $(BIN)/python setup.cfg pyproject.toml
 
 install: $(STAMP)
 
+# The stand-in signs its webhooks with this secret and the app checks them with it (dev only).
+DEV_WEBHOOK_SECRET := whsec_crowdfund_dev_only
+
 ## make run: install, migrate, load demo data the first time, serve http://127.0.0.1:5000
+## with the Stripe stand-in on 127.0.0.1:8420 (test mode; card 4242 4242 4242 4242), both stopped by Ctrl-C
 run: install
 	$(FLASK) db upgrade
 	$(FLASK) crowdfund demo --if-empty
-	$(FLASK) run --host 127.0.0.1 --port 5000
+	STRIPE_WEBHOOK_SECRET="$${STRIPE_WEBHOOK_SECRET:-$(DEV_WEBHOOK_SECRET)}" \
+	  $(BIN)/python -m crowdfund.devserver --host 127.0.0.1 --port 5000
 
 ## make test: the whole suite (PostgreSQL too when CROWDFUND_TEST_DATABASE_URL is set)
 test: install

@@ -52,8 +52,13 @@ class Config:
 
     # Closes campaigns whose deadline passed, in a thread of the web process, when no
     # Celery beat runs (the default single-machine run).
-    IN_PROCESS_TICKER = _env_bool("IN_PROCESS_TICKER", True)
+    IN_PROCESS_TICKER = _env_bool("IN_PROCESS_TICKER", not _env("CELERY_BROKER_URL"))
     TICK_INTERVAL_SECONDS = float(_env("TICK_INTERVAL_SECONDS", 30))
+
+    # Background work (crowdfund/tasks.py). Without a broker, tasks run in-process at once; with
+    # one (redis://...), `celery -A crowdfund.celery_app worker` runs them and `... beat` ticks.
+    CELERY_BROKER_URL = _env("CELERY_BROKER_URL")
+    CELERY_RESULT_BACKEND = _env("CELERY_RESULT_BACKEND")
 
     # Stripe. Without a secret key the app talks to the localstripe stand-in at STRIPE_API_BASE
     # (started by `make run` and by the tests) and says "test mode" on every page.
@@ -91,6 +96,7 @@ class TestingConfig(Config):
     # Still scrypt, with a work factor low enough for hundreds of test accounts.
     PASSWORD_HASH_METHOD = "scrypt:1024:8:1"
     IN_PROCESS_TICKER = False
+    CELERY_BROKER_URL = None  # tasks run in-process; tests/test_celery_worker.py starts a real worker
     MAIL_BACKEND = "memory"
     RATELIMIT_ENABLED = False
 

@@ -25,6 +25,7 @@ def create_app(config=None) -> Flask:
     register_commands(app)
     register_shellcontext(app)
     register_ticker(app)
+    register_celery(app)
     return app
 
 
@@ -73,8 +74,10 @@ def register_blueprints(app) -> None:
     from crowdfund.discovery.routes import bp as discovery_bp
     from crowdfund.media.routes import bp as media_bp
     from crowdfund.moderation.routes import bp as moderation_bp
+    from crowdfund.payments.routes import bp as payments_bp
+    from crowdfund.pledges.routes import bp as pledges_bp
 
-    for bp in (discovery_bp, accounts_bp, campaigns_bp, moderation_bp, media_bp):
+    for bp in (discovery_bp, accounts_bp, campaigns_bp, moderation_bp, media_bp, pledges_bp, payments_bp):
         app.register_blueprint(bp)
 
 
@@ -110,6 +113,12 @@ def register_shellcontext(app) -> None:
         return {"db": db, "User": User, "Campaign": Campaign}
 
     app.shell_context_processor(shell_context)
+
+
+def register_celery(app) -> None:
+    from crowdfund.tasks import init_celery
+
+    init_celery(app)
 
 
 def register_ticker(app) -> None:

@@ -79,3 +79,27 @@ def demo(if_empty):
     click.echo("Demo data loaded. Log in as:")
     for role, email, password in logins:
         click.echo(f"  {role:<10} {email:<32} password: {password}")
+
+
+@crowdfund_cli.command("reconcile")
+@click.argument("slug")
+def reconcile(slug):
+    """Compare a campaign's ledger with Stripe and print every difference (exit status 1 if any)."""
+    from crowdfund.campaigns.models import Campaign
+    from crowdfund.payments.gateway import GatewayError
+    from crowdfund.payments.reconcile import reconcile_campaign
+
+    campaign = db.session.execute(db.select(Campaign).where(Campaign.slug == slug)).scalar_one_or_none()
+    if campaign is None:
+        raise click.BadParameter(f"no campaign has the slug {slug!r}", param_hint="SLUG")
+    try:
+        differences = reconcile_campaign(campaign)
+    except GatewayError as error:
+        raise click.ClickException(f"Stripe could not be asked: {error}") from None
+    if not differences:
+        click.echo(f"{campaign.slug}: ledger and Stripe agree.")
+        return
+    for difference in differences:
+        click.echo(difference.message)
+    click.echo(f"{len(differences)} difference(s) between the ledger and Stripe.", err=True)
+    click.get_current_context().exit(1)

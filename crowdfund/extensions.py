@@ -1,4 +1,6 @@
 """Extension objects, bound to an app in create_app()."""
+from celery import Celery, Task
+from flask import has_app_context
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -29,3 +31,23 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
 limiter = Limiter(key_func=get_remote_address)
+
+
+class AppContextTask(Task):
+    """Every task runs inside a Flask app context (Flask's "Celery background tasks" pattern):
+    the caller's when there is one (eager tasks, run in-process by a request, a command or a
+    test), otherwise a fresh one of the app that configured Celery (a worker)."""
+
+    abstract = True
+
+    def __call__(self, *args, **kwargs):
+        if has_app_context():
+            return super().__call__(*args, **kwargs)
+        with self.app.flask_app.app_context():
+            return super().__call__(*args, **kwargs)
+
+
+# Configured by crowdfund.tasks.init_celery() in create_app(); the worker and beat load it through
+# crowdfund/celery_app.py.
+celery = Celery("crowdfund", task_cls=AppContextTask)
+celery.flask_app = None

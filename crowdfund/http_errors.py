@@ -1,5 +1,7 @@
 """Error pages and response headers: every error a styled page with a status, never a bare 500."""
-from flask import render_template
+from urllib.parse import urlsplit
+
+from flask import current_app, render_template
 from flask_babel import format_decimal, gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -13,9 +15,33 @@ TITLES = {
 }
 
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; img-src 'self' data:; script-src 'self'; style-src 'self'; "
+    "default-src 'self'; img-src 'self' data:; script-src 'self'{stripe_js}; style-src 'self'; "
+    "frame-src 'self'{stripe_frames}; connect-src 'self'{stripe_api}; "
     "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def content_security_policy(app) -> str:
+    """The policy for this app: 'self', plus the origins Stripe.js (or the stand-in) loads from,
+    frames and calls, computed once per app from its config."""
+    cached = app.extensions.get("crowdfund_csp")
+    if cached is None:
+        from crowdfund.payments import gateway
+
+        js = _origin(gateway.stripe_js_url())
+        if gateway.uses_standin():
+            api = frames = {js, _origin(app.config["STRIPE_STANDIN_URL"])}
+        else:
+            api, frames = {js, "https://api.stripe.com"}, {js, "https://hooks.stripe.com"}
+        cached = app.extensions["crowdfund_csp"] = CONTENT_SECURITY_POLICY.format(
+            stripe_js=f" {js}", stripe_frames="".join(f" {o}" for o in sorted(frames)),
+            stripe_api="".join(f" {o}" for o in sorted(api)))
+    return cached
 
 
 def format_size(size: int) -> str:
@@ -62,7 +88,7 @@ def register(app) -> None:
 
 
 def add_security_headers(response):
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("Content-Security-Policy", content_security_policy(current_app))
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     if "frame-ancestors" in response.headers.get("Content-Security-Policy", ""):

@@ -7,14 +7,20 @@ from flask import Flask
 
 
 def run_periodic_jobs(now=None) -> dict:
-    """Everything that must happen on time; the caller provides an app context."""
+    """Everything that must happen on time: close due campaigns, then charge, retry, remind and
+    drop pledges. Returns the closing counts; the caller provides an app context."""
     from crowdfund.campaigns.lifecycle import close_due_campaigns
     from crowdfund.clock import utcnow
     from crowdfund.extensions import db
+    from crowdfund.payments.charging import run_payment_jobs
 
+    now = now or utcnow()
     try:
-        result = close_due_campaigns(now or utcnow())
+        result = close_due_campaigns(now)
         db.session.commit()
+        # Charging commits claim by claim (see payments/charging.py), so it runs after the closing
+        # commit rather than inside close_due_campaigns; it also picks up what a crashed run left.
+        run_payment_jobs(now)
         return result
     except Exception:
         db.session.rollback()

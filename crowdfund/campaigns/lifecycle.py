@@ -87,20 +87,35 @@ def launch(campaign: Campaign, user, now: datetime) -> None:
     record_action(user, "launched", campaign)
 
 
-def cancel(campaign: Campaign, user, reason: str, now: datetime) -> None:
-    """live → cancelled by the founder; every open pledge is voided."""
+def cancel(campaign: Campaign, user, reason: str, now: datetime):
+    """live → cancelled by the founder; every open pledge is voided. Money already collected
+    (flexible campaigns) is refunded after the cancellation commits: returns the refunds'
+    outcome (None when nothing was collected, and then nothing is committed)."""
     _require_founder(campaign, user)
     transition(campaign, "cancelled", ended_at=now)
     void_open_pledges(campaign)
     record_action(user, "cancelled", campaign, (reason or "").strip())
+    return _refund_collected_money(campaign, user, reason, now)
 
 
-def suspend(campaign: Campaign, moderator, reason: str, now: datetime) -> None:
-    """live → suspended by a moderator; every open pledge is voided."""
+def suspend(campaign: Campaign, moderator, reason: str, now: datetime):
+    """live → suspended by a moderator; every open pledge is voided and collected money refunded,
+    as for cancel."""
     reason = _require_reviewer(campaign, moderator, reason)
     transition(campaign, "suspended", ended_at=now, review_reason=reason)
     void_open_pledges(campaign)
     record_action(moderator, "suspended", campaign, reason)
+    return _refund_collected_money(campaign, moderator, reason, now)
+
+
+def _refund_collected_money(campaign: Campaign, actor, reason: str, now: datetime):
+    # Stripe is called only after the stop has committed, one pledge per transaction: a failure
+    # leaves the campaign stopped with the rest of the money still to refund (retryable).
+    from crowdfund.payments.refunds import money_to_refund, refund_campaign
+
+    if money_to_refund(campaign) <= 0:
+        return None
+    return refund_campaign(campaign, actor, reason, now)
 
 
 def close_due_campaigns(now: datetime) -> dict[str, int]:

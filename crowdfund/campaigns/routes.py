@@ -218,9 +218,13 @@ def cancel(slug):
         return redirect(url_for("campaigns.show", slug=slug))
     form = CancelForm()
     if form.validate_on_submit():
-        lifecycle.cancel(campaign, current_user, form.reason.data, utcnow())
+        refunds = lifecycle.cancel(campaign, current_user, form.reason.data, utcnow())
         db.session.commit()
         flash(_("The campaign is cancelled and every pledge released."), "info")
+        if refunds is not None and refunds.failed:
+            flash(_("Some backers could not be refunded yet; our moderators will finish the refunds."), "warning")
+        elif refunds is not None:
+            flash(_("Every backer who paid has been refunded."), "info")
         return redirect(url_for("campaigns.show", slug=slug), 303)
     return render_template("campaigns/cancel.html", campaign=campaign, form=form), \
         422 if request.method == "POST" else 200

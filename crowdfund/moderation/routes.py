@@ -10,8 +10,12 @@ from crowdfund.campaigns.forms import DecisionForm, ReasonForm
 from crowdfund.campaigns.models import STATE_LABELS, Campaign
 from crowdfund.clock import utcnow
 from crowdfund.database import requested_page
+from crowdfund.errors import ValidationFailed
 from crowdfund.extensions import db
 from crowdfund.moderation import services
+from crowdfund.moderation.forms import RefundForm
+from crowdfund.payments import ledger, refunds
+from crowdfund.pledges.models import Pledge
 from crowdfund.pledges.services import pledged_totals
 
 bp = Blueprint("moderation", __name__, url_prefix="/moderation")
@@ -45,13 +49,15 @@ def _review_page(campaign: Campaign, status: int = 200, **forms):
     forms.setdefault("form", DecisionForm(formdata=None))
     forms.setdefault("feature_form", ReasonForm(prefix="feature", formdata=None))
     forms.setdefault("suspend_form", ReasonForm(prefix="suspend", formdata=None))
+    forms.setdefault("refund_all_form", ReasonForm(prefix="refund_all", formdata=None))
     pledged, backers = pledged_totals([campaign.id]).get(campaign.id, (0, 0))
     entries = list(db.session.execute(services.audit_log_query(campaign.id)).scalars())
     return render_template(
         "moderation/review.html", campaign=campaign, entries=entries, pledged=pledged, backers=backers,
         checklist=campaign_services.checklist(campaign),
         budget_total=sum(line.amount for line in campaign.budget_lines), now=utcnow(),
-        percent=money.percent(pledged, campaign.goal), own=campaign.founder_id == current_user.id, **forms,
+        percent=money.percent(pledged, campaign.goal), own=campaign.founder_id == current_user.id,
+        pledge_rows=_pledge_rows(campaign), money_left=refunds.money_to_refund(campaign), **forms,
     ), status
 
 
@@ -86,9 +92,10 @@ def suspend(campaign_id):
     form = ReasonForm(prefix="suspend")
     if not form.validate_on_submit():
         return _review_page(campaign, 422, suspend_form=form)
-    lifecycle.suspend(campaign, current_user, form.reason.data, utcnow())
+    outcome = lifecycle.suspend(campaign, current_user, form.reason.data, utcnow())
     db.session.commit()
     flash(_("The campaign is suspended and its pledges released."), "success")
+    _flash_refunds(outcome, campaign.currency)
     return redirect(url_for("moderation.review", campaign_id=campaign.id), 303)
 
 
@@ -97,3 +104,80 @@ def audit_log():
     page = db.paginate(services.audit_log_query(), page=requested_page(request.args),
                        per_page=50, error_out=False)
     return render_template("moderation/audit.html", page=page)
+
+
+# --- Refunds --------------------------------------------------------------------------------------
+
+PLEDGE_ROWS_SHOWN = 200
+
+
+def _pledge_rows(campaign: Campaign) -> list[tuple]:
+    """(pledge, collected, refunded) for the campaign's latest pledges, in two queries."""
+    pledges = list(db.session.execute(
+        db.select(Pledge).where(Pledge.campaign_id == campaign.id).options(selectinload(Pledge.backer))
+        .order_by(Pledge.id.desc()).limit(PLEDGE_ROWS_SHOWN)).scalars())
+    balances = ledger.pledge_balances([p.id for p in pledges])
+    return [(p, *balances.get(p.id, (0, 0))) for p in pledges]
+
+
+def _pledge_with_money(pledge_id: int):
+    pledge = db.session.execute(db.select(Pledge).where(Pledge.id == pledge_id).options(
+        selectinload(Pledge.campaign), selectinload(Pledge.backer))).scalar_one_or_none()
+    if pledge is None:
+        raise NotFound()
+    collected, refunded = ledger.pledge_balance(pledge.id)
+    return pledge, collected, refunded
+
+
+@bp.route("/pledges/<int:pledge_id>/refund", methods=["GET", "POST"])
+def refund_pledge(pledge_id):
+    """Refund one pledge in full or in part, with a reason (audit-logged, the backer emailed)."""
+    pledge, collected, refunded = _pledge_with_money(pledge_id)
+    currency, backer_name, campaign_id = pledge.campaign.currency, pledge.backer.display_name, pledge.campaign_id
+    form = RefundForm(currency=currency)
+    if request.method == "GET" and collected > refunded:
+        form.amount.data = money.amount_input(collected - refunded, currency)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            amount = refunds.refund_pledge(pledge, form.amount.minor, form.reason.data, current_user, utcnow())
+        except ValidationFailed as error:
+            form.amount.errors = [*form.amount.errors, error.message]
+        except refunds.RefundFailed as error:
+            flash(error.message, "error")
+            status = 502
+        else:
+            flash(_("Refunded %(amount)s to %(backer)s.", amount=money.format_money(amount, currency),
+                    backer=backer_name), "success")
+            return redirect(url_for("moderation.review", campaign_id=campaign_id), 303)
+        pledge, collected, refunded = _pledge_with_money(pledge_id)
+    if request.method == "POST" and status == 200:
+        status = 422
+    return render_template("moderation/refund.html", pledge=pledge, campaign=pledge.campaign, form=form,
+                           collected=collected, refunded=refunded), status
+
+
+@bp.post("/campaigns/<int:campaign_id>/refund-all")
+def refund_campaign(campaign_id):
+    """Finish refunding a stopped campaign (after a Stripe failure left some pledges unrefunded)."""
+    campaign = _campaign(campaign_id)
+    form = ReasonForm(prefix="refund_all")
+    if not form.validate_on_submit():
+        return _review_page(campaign, 422, refund_all_form=form)
+    if campaign.state not in refunds.STOPPED_STATES:
+        flash(_("Only a cancelled or suspended campaign is refunded as a whole."), "error")
+        return redirect(url_for("moderation.review", campaign_id=campaign.id), 303)
+    _flash_refunds(refunds.refund_campaign(campaign, current_user, form.reason.data, utcnow()), campaign.currency)
+    return redirect(url_for("moderation.review", campaign_id=campaign.id), 303)
+
+
+def _flash_refunds(outcome, currency: str) -> None:
+    """Tell the moderator (or founder) what a campaign-wide refund did; failures are retryable."""
+    if outcome is None:
+        return
+    if outcome.refunded:
+        flash(_("Refunded %(amount)s to %(count)d backer(s).", amount=money.format_money(outcome.amount, currency),
+                count=outcome.refunded), "success")
+    if outcome.failed:
+        flash(_("%(count)d pledge(s) could not be refunded now (Stripe did not answer). A moderator can retry "
+                "from the campaign's review page.", count=len(outcome.failed)), "error")

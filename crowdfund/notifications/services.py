@@ -42,3 +42,13 @@ def send_email(to: str, subject: str, template: str, **context) -> EmailMessage:
         text = message.get_body(preferencelist=("plain",)).get_content()
         current_app.logger.info("Email to %s: %s\n%s", to, subject, text)
     return message
+
+
+def queue_email(to: str, subject: str, template: str, **context) -> None:
+    """Send like send_email, as the Celery task send_email_task: at once in-process without a
+    broker (the default run, the tests), by a worker with one. The context crosses the broker as
+    JSON (strings, numbers, lists, dicts; build links and format dates first); anything else
+    raises TypeError here, in every mode."""
+    from crowdfund.tasks import json_safe, send_email_task
+
+    send_email_task.delay(str(to), str(subject), template, json_safe(context))

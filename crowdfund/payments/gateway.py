@@ -90,6 +90,11 @@ def create_setup_intent(customer_id: str, pledge_id: int) -> tuple[str, str]:
     return intent.id, intent.client_secret
 
 
+def setup_intent_client_secret(setup_intent_id: str) -> str:
+    """The client secret the browser needs to confirm a SetupIntent (read back, never stored)."""
+    return _call(client().v1.setup_intents.retrieve, setup_intent_id).client_secret
+
+
 @dataclass(frozen=True)
 class SetupResult:
     status: str
@@ -129,6 +134,11 @@ def charge(customer_id: str, payment_method_id: str, amount: int, currency: str,
         intent_id = (body.get("payment_intent") or {}).get("id") if isinstance(body.get("payment_intent"), dict) \
             else body.get("payment_intent")
         code = body.get("decline_code") or body.get("code") or error.code
+        if intent_id is None and body.get("charge"):  # localstripe names only the charge
+            try:
+                intent_id = payment_intent_of_charge(body["charge"])
+            except GatewayError:
+                pass
         return ChargeResult("failed", intent_id, body.get("charge"), error_code=code,
                             message=error.user_message or str(error))
     return _intent_result(intent)
@@ -187,3 +197,94 @@ def verify_event(payload: bytes, signature_header: str | None):
         raise ValueError(str(error)) from None
     except ValueError as error:
         raise ValueError(f"Invalid payload: {error}") from None
+
+
+@dataclass(frozen=True)
+class PaymentDetails:
+    """A PaymentIntent as the ledger sees it: what was asked, what was taken, what was given back."""
+
+    id: str
+    status: str
+    amount: int
+    currency: str
+    charge_id: str | None
+    amount_refunded: int
+    metadata: dict
+
+
+@dataclass(frozen=True)
+class RefundDetails:
+    id: str
+    amount: int
+    status: str
+    metadata: dict
+
+
+def _metadata(obj) -> dict:
+    metadata = getattr(obj, "metadata", None)
+    return metadata.to_dict() if hasattr(metadata, "to_dict") else dict(metadata or {})
+
+
+def payment_details(payment_intent_id: str) -> PaymentDetails | None:
+    """Read a PaymentIntent back (with its latest charge); None when Stripe does not know it."""
+    try:
+        intent = client().v1.payment_intents.retrieve(payment_intent_id, params={"expand": ["latest_charge"]})
+    except stripe.InvalidRequestError as error:
+        if error.http_status == 404:
+            return None
+        raise GatewayError(getattr(error, "user_message", None) or str(error)) from error
+    except stripe.StripeError as error:
+        raise GatewayError(getattr(error, "user_message", None) or str(error)) from error
+    latest = getattr(intent, "latest_charge", None)
+    refunded = getattr(latest, "amount_refunded", 0) if latest is not None and not isinstance(latest, str) else 0
+    return PaymentDetails(intent.id, intent.status, intent.amount, intent.currency.upper(), _charge_id(intent),
+                          int(refunded or 0), _metadata(intent))
+
+
+def refunds_of(payment_intent_id: str) -> list[RefundDetails]:
+    """Every refund Stripe made of a PaymentIntent, whatever the ledger says."""
+    listing = _call(client().v1.refunds.list, params={"payment_intent": payment_intent_id, "limit": 100})
+    return [RefundDetails(r.id, r.amount, r.status, _metadata(r)) for r in listing.auto_paging_iter()]
+
+
+def payment_intent_of_charge(charge_id: str) -> str | None:
+    """The PaymentIntent a charge belongs to (disputes and refund events name the charge)."""
+    charge_object = _call(client().v1.charges.retrieve, charge_id)
+    intent = getattr(charge_object, "payment_intent", None)
+    return intent if isinstance(intent, str) or intent is None else intent.id
+
+
+def payment_intent_client_secret(payment_intent_id: str) -> str:
+    """The client secret the browser needs to confirm a PaymentIntent on-session (read back, never stored)."""
+    return _call(client().v1.payment_intents.retrieve, payment_intent_id).client_secret
+
+
+def find_payment_intent(customer_id: str | None, metadata_key: str, value: str) -> ChargeResult | None:
+    """The outcome of the customer's PaymentIntent whose metadata[metadata_key] is value, found
+    through the customer's charges (listing intents by customer is not in localstripe); None when
+    there is none. An intent that never made a charge (3-D Secure pending) moved no money."""
+    if not customer_id:
+        return None
+    charges = _call(client().v1.charges.list, params={"customer": customer_id, "limit": 100})
+    seen = set()
+    for charge_object in charges.data:
+        intent_id = getattr(charge_object, "payment_intent", None)
+        intent_id = intent_id if isinstance(intent_id, str) or intent_id is None else intent_id.id
+        if not intent_id or intent_id in seen:
+            continue
+        seen.add(intent_id)
+        intent = _call(client().v1.payment_intents.retrieve, intent_id)
+        if _metadata(intent).get(metadata_key) == value:
+            return _intent_result(intent)
+    return None
+
+
+def setup_intent_belongs_to(setup_intent_id: str, customer_id: str, pledge_id: int) -> bool:
+    """Whether a SetupIntent named by the browser was made for this customer and pledge."""
+    try:
+        intent = _call(client().v1.setup_intents.retrieve, setup_intent_id)
+    except GatewayError:
+        return False
+    customer = getattr(intent, "customer", None)
+    customer = customer if isinstance(customer, str) or customer is None else customer.id
+    return customer == customer_id and _metadata(intent).get("pledge_id") == str(pledge_id)

@@ -2,8 +2,10 @@
 from dataclasses import dataclass
 
 from sqlalchemy import case, func
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from crowdfund.clock import utcnow
 from crowdfund.extensions import db
 from crowdfund.payments.models import LEDGER_KINDS, LedgerEntry
 
@@ -36,18 +38,21 @@ def book(campaign_id: int, kind: str, amount: int, currency: str, pledge_id: int
         raise ValueError(f"Unknown ledger kind {kind!r}")
     if not isinstance(amount, int) or amount <= 0:
         raise ValueError("Ledger amounts are positive integers in minor units")
-    entry = LedgerEntry(campaign_id=campaign_id, pledge_id=pledge_id, kind=kind, amount=SIGNS[kind] * amount,
-                        currency=currency, stripe_id=stripe_id, note=note[:500], actor_id=actor_id)
+    values = {"campaign_id": campaign_id, "pledge_id": pledge_id, "kind": kind, "amount": SIGNS[kind] * amount,
+              "currency": currency, "stripe_id": stripe_id, "note": note[:500], "actor_id": actor_id,
+              "created_at": utcnow()}
     if stripe_id is None:
+        entry = LedgerEntry(**values)
         db.session.add(entry)
         db.session.flush()
         return entry
-    try:
-        with db.session.begin_nested():
-            db.session.add(entry)
-    except IntegrityError:
-        return None
-    return entry
+    # INSERT … ON CONFLICT DO NOTHING rather than a savepoint: pysqlite sends no BEGIN before a
+    # SAVEPOINT, so releasing one that opens the transaction would commit it on the spot.
+    insert = sqlite_insert if db.session.get_bind().dialect.name == "sqlite" else postgresql_insert
+    entry_id = db.session.execute(
+        insert(LedgerEntry).values(**values).on_conflict_do_nothing(index_elements=["kind", "stripe_id"])
+        .returning(LedgerEntry.id)).scalar_one_or_none()
+    return db.session.get(LedgerEntry, entry_id) if entry_id is not None else None
 
 
 def money_totals(campaign_ids) -> dict[int, MoneyTotals]:
@@ -73,3 +78,17 @@ def pledge_balance(pledge_id: int) -> tuple[int, int]:
                                               else_=0)), 0))
         .where(LedgerEntry.pledge_id == pledge_id)).one()
     return int(collected), -int(refunded)
+
+
+def pledge_balances(pledge_ids) -> dict[int, tuple[int, int]]:
+    """pledge id -> (collected, refunded) as pledge_balance gives it, in one grouped query for all ids."""
+    ids = list(pledge_ids)
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        db.select(LedgerEntry.pledge_id,
+                  func.coalesce(func.sum(case((LedgerEntry.kind == "charge", LedgerEntry.amount), else_=0)), 0),
+                  func.coalesce(func.sum(case((LedgerEntry.kind.in_(("refund", "dispute")), LedgerEntry.amount),
+                                              else_=0)), 0))
+        .where(LedgerEntry.pledge_id.in_(ids)).group_by(LedgerEntry.pledge_id))
+    return {pledge_id: (int(collected), -int(refunded)) for pledge_id, collected, refunded in rows}

@@ -1,0 +1,375 @@
+"""Charging pledges: off-session at an all-or-nothing campaign's successful deadline, on-session in
+the fix flow and for flexible pledges, with the fix window (reminders, retries, drop) after a failure.
+
+Exactly once per attempt: before Stripe is called, a ChargeAttempt row is inserted and the pledge's
+charge_attempts bumped by a conditional UPDATE, and that claim is COMMITTED on its own. A worker
+that crashes after the call leaves the claim behind, so nobody charges that attempt blindly again;
+two workers racing for the same pledge cannot both claim it (the conditional UPDATE matches once,
+and the unique (pledge_id, attempt) constraint refuses a second row), so the loser skips it.
+A claim whose outcome is unknown (network error, crash) is first looked up at Stripe by the next run."""
+from collections import Counter
+from datetime import datetime, timedelta
+
+from flask import current_app, has_request_context, url_for
+from flask_babel import format_datetime, gettext as _
+from sqlalchemy import event, exists, or_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from crowdfund.accounts.models import User
+from crowdfund.campaigns.models import Campaign
+from crowdfund.extensions import db
+from crowdfund.payments import gateway, ledger
+from crowdfund.payments.gateway import ChargeResult, GatewayError
+from crowdfund.payments.models import ChargeAttempt
+from crowdfund.pledges.models import Pledge
+from crowdfund.templating import format_money
+
+# Pledges a charge may be attempted for (P1 moves a flexible pledge to active before charging it).
+CHARGEABLE_STATES = ("active", "errored")
+# Attempts whose outcome is not known yet: no new attempt may start while one of these exists.
+OPEN_ATTEMPTS = ("claimed", "unknown")
+# A claim older than this was left by a worker that died mid-call: it is looked up, not trusted.
+STALE_CLAIM = timedelta(minutes=10)
+AUTHENTICATION_REQUIRED = "authentication_required"
+NO_CARD = "no_card"
+
+
+def idempotency_key(pledge_id: int, attempt: int) -> str:
+    return f"pledge-{pledge_id}-charge-{attempt}"
+
+
+def charge_pledge(pledge: Pledge, now: datetime, off_session: bool = True) -> ChargeResult:
+    """Charge the pledge's saved card for its amount, at most once per attempt.
+
+    COMMITS: first whatever the caller flushed, then the attempt claim (before Stripe is called),
+    then the outcome. Returns the gateway's ChargeResult, or status "skipped" when another worker
+    holds the pledge (or it is not chargeable), or "unknown" when Stripe could not be reached (the
+    attempt stays open; the next run looks it up before charging again). Succeeded → collected and
+    booked; declined or authentication needed → errored with a fix window once the campaign has
+    ended (a charge at pledge time only records the error for the caller to show)."""
+    return _charge(pledge.id, pledge.charge_attempts, now, off_session)
+
+
+def _charge(pledge_id: int, expected_attempts: int, now: datetime, off_session: bool) -> ChargeResult:
+    db.session.commit()  # the claim must be a transaction of its own, committed before the call
+    resolved = _resolve_open_attempt(pledge_id, now)
+    if resolved is not None:
+        return resolved
+    attempt = _claim(pledge_id, expected_attempts, now)
+    if attempt is None:
+        return ChargeResult("skipped", None, message=_("This pledge is being charged already."))
+    pledge = db.session.get(Pledge, pledge_id)
+    campaign = db.session.get(Campaign, pledge.campaign_id)
+    if not (pledge.stripe_customer_id and pledge.stripe_payment_method_id):
+        result = ChargeResult("failed", None, error_code=NO_CARD, message=_("No card is saved for this pledge."))
+    else:
+        try:
+            result = gateway.charge(
+                pledge.stripe_customer_id, pledge.stripe_payment_method_id, pledge.amount, campaign.currency,
+                idempotency_key(pledge_id, attempt.attempt),
+                {"pledge_id": str(pledge_id), "campaign_id": str(campaign.id),
+                 "attempt_key": idempotency_key(pledge_id, attempt.attempt)},
+                off_session=off_session)
+        except GatewayError as error:
+            return _leave_unknown(attempt.id, now, str(error))
+    return _finish(attempt.id, pledge, campaign, result, now)
+
+
+def _claim(pledge_id: int, expected_attempts: int, now: datetime) -> ChargeAttempt | None:
+    """Insert and commit the claim on the next attempt; None when another worker got there first."""
+    claimed = db.session.execute(
+        update(Pledge).where(
+            Pledge.id == pledge_id, Pledge.charge_attempts == expected_attempts,
+            Pledge.state.in_(CHARGEABLE_STATES),
+            ~exists().where(ChargeAttempt.pledge_id == pledge_id, ChargeAttempt.status.in_(OPEN_ATTEMPTS)))
+        .values(charge_attempts=expected_attempts + 1).execution_options(synchronize_session=False))
+    if claimed.rowcount != 1:
+        db.session.rollback()
+        return None
+    attempt = ChargeAttempt(pledge_id=pledge_id, attempt=expected_attempts + 1, status="claimed", created_at=now)
+    db.session.add(attempt)
+    try:
+        db.session.commit()
+    except IntegrityError:  # a concurrent claim of the same attempt won
+        db.session.rollback()
+        return None
+    return attempt
+
+
+def _resolve_open_attempt(pledge_id: int, now: datetime) -> ChargeResult | None:
+    """If the pledge's latest attempt has no known outcome (network error, or a claim left by a
+    worker that died), take it over and look its PaymentIntent up at Stripe: found → apply that
+    outcome and return it; not found → close it as lost (None: a new attempt may start).
+    Returns "skipped" while another worker's claim is still fresh."""
+    last = db.session.execute(
+        db.select(ChargeAttempt).where(ChargeAttempt.pledge_id == pledge_id)
+        .order_by(ChargeAttempt.attempt.desc()).limit(1)).scalar_one_or_none()
+    if last is None or last.status not in OPEN_ATTEMPTS:
+        return None
+    if last.status == "claimed" and last.created_at > now - STALE_CLAIM:
+        return ChargeResult("skipped", None, message=_("This pledge is being charged already."))
+    taken = db.session.execute(
+        update(ChargeAttempt).where(ChargeAttempt.id == last.id, ChargeAttempt.status == last.status,
+                                    ChargeAttempt.created_at == last.created_at)
+        .values(status="claimed", created_at=now).execution_options(synchronize_session=False))
+    db.session.commit()
+    if taken.rowcount != 1:
+        return ChargeResult("skipped", None, message=_("This pledge is being charged already."))
+    pledge = db.session.get(Pledge, pledge_id)
+    try:
+        if last.payment_intent_id:
+            result = gateway.payment_intent_result(last.payment_intent_id)
+        else:
+            result = gateway.find_payment_intent(pledge.stripe_customer_id, "attempt_key",
+                                                 idempotency_key(pledge_id, last.attempt))
+    except GatewayError as error:
+        return _leave_unknown(last.id, now, str(error))
+    if result is None:  # Stripe never made it: nothing was charged, so a new attempt is safe
+        _close_attempt(last.id, "failed", None, "lost", now)
+        db.session.commit()
+        return None
+    return _finish(last.id, pledge, db.session.get(Campaign, pledge.campaign_id), result, now)
+
+
+def _leave_unknown(attempt_id: int, now: datetime, message: str) -> ChargeResult:
+    current_app.logger.warning("Charge attempt %s: Stripe unreachable (%s); looked up next run", attempt_id, message)
+    db.session.rollback()
+    _close_attempt(attempt_id, "unknown", None, None, now)
+    db.session.commit()
+    return ChargeResult("unknown", None, message=_("The payment service could not be reached. "
+                                                   "Nothing more will be charged; we will check and try again."))
+
+
+def _close_attempt(attempt_id: int, status: str, payment_intent_id, error_code, now: datetime) -> None:
+    db.session.execute(update(ChargeAttempt).where(ChargeAttempt.id == attempt_id).values(
+        status=status, payment_intent_id=payment_intent_id, error_code=(error_code or None) and error_code[:64],
+        finished_at=now).execution_options(synchronize_session=False))
+
+
+def _finish(attempt_id: int, pledge: Pledge, campaign: Campaign, result: ChargeResult, now: datetime) -> ChargeResult:
+    _close_attempt(attempt_id, result.status, result.payment_intent_id, result.error_code, now)
+    if result.status == "succeeded":
+        record_successful_charge(pledge, result.payment_intent_id, result.charge_id, pledge.amount, now)
+    else:
+        _record_failure(pledge, campaign, result, now)
+    db.session.commit()
+    return result
+
+
+def _record_failure(pledge: Pledge, campaign: Campaign, result: ChargeResult, now: datetime) -> None:
+    """Note why the charge failed; after the deadline the pledge becomes errored, and the first
+    failure opens the fix window and emails the backer a fix link. Flushes."""
+    values = {"last_error": (result.error_code or "payment_failed")[:200]}
+    if result.payment_intent_id:
+        values["stripe_payment_intent_id"] = result.payment_intent_id
+    db.session.execute(update(Pledge).where(Pledge.id == pledge.id).values(**values)
+                       .execution_options(synchronize_session=False))
+    if campaign.state != "successful":
+        db.session.refresh(pledge)
+        return  # charged at pledge time: the caller tells the backer at once
+    deadline = now + timedelta(days=current_app.config["FIX_WINDOW_DAYS"])
+    first = db.session.execute(
+        update(Pledge).where(Pledge.id == pledge.id, Pledge.state == "active")
+        .values(state="errored", errored_at=now, fix_deadline=deadline, last_reminder_at=now)
+        .execution_options(synchronize_session=False)).rowcount == 1
+    db.session.refresh(pledge)
+    if first:
+        _email_backer(pledge, campaign, "pledge_fix",
+                      _("Action needed: your pledge to %(title)s", title=campaign.title))
+
+
+def record_successful_charge(pledge: Pledge, payment_intent_id: str, charge_id: str | None, amount: int,
+                             now: datetime) -> bool:
+    """Book a charge Stripe reports as succeeded and mark the pledge collected, idempotently:
+    the ledger `charge` and `platform_fee` rows are keyed on the Stripe charge id (a webhook and the
+    job may both report it), and only the first caller moves the pledge and sends the receipt
+    (after commit). Returns whether this call collected the pledge. Flushes; the caller commits."""
+    campaign = db.session.get(Campaign, pledge.campaign_id)
+    stripe_id = charge_id or payment_intent_id
+    note = f"pledge {pledge.id}"
+    ledger.book(campaign.id, "charge", amount, campaign.currency, pledge.id, stripe_id, note)
+    fee = amount * current_app.config["PLATFORM_FEE_BP"] // 10000
+    if fee > 0:
+        ledger.book(campaign.id, "platform_fee", fee, campaign.currency, pledge.id, stripe_id, note)
+    db.session.execute(update(ChargeAttempt).where(
+        ChargeAttempt.pledge_id == pledge.id, ChargeAttempt.payment_intent_id == payment_intent_id,
+        ChargeAttempt.status != "succeeded").values(status="succeeded", finished_at=now)
+        .execution_options(synchronize_session=False))
+    collected = db.session.execute(
+        update(Pledge).where(Pledge.id == pledge.id, Pledge.state.in_(("pending",) + CHARGEABLE_STATES))
+        .values(state="collected", collected_at=now, stripe_payment_intent_id=payment_intent_id,
+                last_error=None, fix_deadline=None)
+        .execution_options(synchronize_session=False)).rowcount == 1
+    db.session.flush()
+    db.session.refresh(pledge)
+    if collected:
+        _email_backer(pledge, campaign, "pledge_charged",
+                      _("Receipt: your pledge to %(title)s was charged", title=campaign.title), amount=amount)
+    elif pledge.state != "collected":
+        current_app.logger.warning("Charge %s succeeded for pledge %s in state %s: refund or reconcile it",
+                                   stripe_id, pledge.id, pledge.state)
+    return collected
+
+
+def charge_successful_campaign(campaign: Campaign, now: datetime) -> Counter:
+    """Charge every active pledge of a successful all-or-nothing campaign once (charge_pledge each;
+    commits). Safe to run twice, also at once. Returns a Counter of outcomes."""
+    outcomes = Counter()
+    if campaign.state != "successful" or campaign.funding_model != "all_or_nothing":
+        return outcomes
+    due = db.session.execute(
+        db.select(Pledge.id, Pledge.charge_attempts)
+        .where(Pledge.campaign_id == campaign.id, Pledge.state == "active").order_by(Pledge.id)).all()
+    for pledge_id, attempts in due:
+        outcomes[_charge(pledge_id, attempts, now, off_session=True).status] += 1
+    return outcomes
+
+
+def release_unfunded_pledges(now: datetime) -> int:
+    """For campaigns that missed their goal: forget each void pledge's saved card (detached at
+    Stripe) and tell its backer nothing was charged. Each pledge once: its card id is cleared by a
+    conditional UPDATE committed before the card is detached and the email sent. Commits."""
+    rows = db.session.execute(
+        db.select(Pledge.id, Pledge.stripe_payment_method_id).join(Campaign, Campaign.id == Pledge.campaign_id)
+        .where(Campaign.state == "failed", Pledge.state == "void",
+               Pledge.stripe_payment_method_id.is_not(None))).all()
+    released = [(pid, pm) for pid, pm in rows if db.session.execute(
+        update(Pledge).where(Pledge.id == pid, Pledge.stripe_payment_method_id == pm)
+        .values(stripe_payment_method_id=None).execution_options(synchronize_session=False)).rowcount == 1]
+    db.session.commit()
+    for pledge_id, payment_method_id in released:
+        gateway.detach_card(payment_method_id)
+        pledge = db.session.get(Pledge, pledge_id)
+        campaign = db.session.get(Campaign, pledge.campaign_id)
+        _email_backer(pledge, campaign, "pledge_not_funded",
+                      _("%(title)s did not reach its goal: nothing was charged", title=campaign.title))
+    db.session.commit()  # sends the emails
+    return len(released)
+
+
+def settle_due_pledges(now: datetime) -> Counter:
+    """The fix window of errored pledges: past fix_deadline → dropped (reward unit freed, card
+    forgotten, backer told); otherwise every FIX_REMINDER_HOURS the saved card is retried (not for
+    authentication failures: those need the backer) and, if still unpaid, the backer reminded.
+    Each step is claimed by a conditional UPDATE, so two runs at once do it once. Commits."""
+    from crowdfund.pledges.services import release_reward_unit
+
+    outcomes = Counter()
+    expired = db.session.execute(
+        db.select(Pledge.id, Pledge.reward_tier_id, Pledge.stripe_payment_method_id)
+        .where(Pledge.state == "errored", Pledge.fix_deadline <= now)).all()
+    dropped = []
+    for pledge_id, tier_id, payment_method_id in expired:
+        won = db.session.execute(
+            update(Pledge).where(
+                Pledge.id == pledge_id, Pledge.state == "errored", Pledge.fix_deadline <= now,
+                ~exists().where(ChargeAttempt.pledge_id == pledge_id, ChargeAttempt.status.in_(OPEN_ATTEMPTS)))
+            .values(state="dropped", stripe_payment_method_id=None)
+            .execution_options(synchronize_session=False)).rowcount == 1
+        if won:
+            if tier_id is not None:
+                release_reward_unit(tier_id)
+            dropped.append((pledge_id, payment_method_id))
+    db.session.commit()
+    for pledge_id, payment_method_id in dropped:
+        if payment_method_id:
+            gateway.detach_card(payment_method_id)
+        pledge = db.session.get(Pledge, pledge_id)
+        campaign = db.session.get(Campaign, pledge.campaign_id)
+        _email_backer(pledge, campaign, "pledge_dropped",
+                      _("Your pledge to %(title)s was dropped", title=campaign.title))
+        outcomes["dropped"] += 1
+    db.session.commit()
+
+    cadence = timedelta(hours=current_app.config["FIX_REMINDER_HOURS"])
+    due = db.session.execute(
+        db.select(Pledge.id, Pledge.charge_attempts, Pledge.last_reminder_at, Pledge.last_error)
+        .where(Pledge.state == "errored", Pledge.fix_deadline > now,
+               or_(Pledge.last_reminder_at.is_(None), Pledge.last_reminder_at <= now - cadence))).all()
+    for pledge_id, attempts, last_reminder, last_error in due:
+        same_reminder = (Pledge.last_reminder_at.is_(None) if last_reminder is None
+                         else Pledge.last_reminder_at == last_reminder)
+        won = db.session.execute(
+            update(Pledge).where(Pledge.id == pledge_id, Pledge.state == "errored", same_reminder)
+            .values(last_reminder_at=now).execution_options(synchronize_session=False)).rowcount == 1
+        db.session.commit()
+        if not won:
+            continue
+        if last_error not in (AUTHENTICATION_REQUIRED, NO_CARD):
+            result = _charge(pledge_id, attempts, now, off_session=True)
+            outcomes[f"retry_{result.status}"] += 1
+            if result.status == "succeeded":
+                continue
+        pledge = db.session.get(Pledge, pledge_id)
+        if pledge.state != "errored":
+            continue
+        campaign = db.session.get(Campaign, pledge.campaign_id)
+        _email_backer(pledge, campaign, "pledge_fix",
+                      _("Reminder: your pledge to %(title)s still needs a card", title=campaign.title),
+                      reminder=True)
+        db.session.commit()
+        outcomes["reminded"] += 1
+    return outcomes
+
+
+def run_payment_jobs(now: datetime) -> Counter:
+    """The deadline's payment work, run by run_periodic_jobs after campaigns are closed: charge the
+    active pledges of every successful all-or-nothing campaign (also ones a crashed run left half
+    done), release the cards of unfunded ones, and settle errored pledges. Idempotent. Commits."""
+    outcomes = Counter()
+    campaign_ids = db.session.execute(
+        db.select(Campaign.id).join(Pledge, Pledge.campaign_id == Campaign.id)
+        .where(Campaign.state == "successful", Campaign.funding_model == "all_or_nothing",
+               Pledge.state == "active").distinct()).scalars().all()
+    for campaign_id in sorted(campaign_ids):
+        outcomes.update(charge_successful_campaign(db.session.get(Campaign, campaign_id), now))
+    outcomes["unfunded_released"] += release_unfunded_pledges(now)
+    outcomes.update(settle_due_pledges(now))
+    return +outcomes
+
+
+# --- emails to backers, sent once the transaction that decided them commits ---------------------
+
+def public_url(endpoint: str, **values) -> str:
+    """An absolute link for an email, also outside a request (the periodic job)."""
+    if has_request_context():
+        path = url_for(endpoint, **values)
+    else:
+        path = current_app.url_map.bind("localhost").build(endpoint, values)
+    return current_app.config["PUBLIC_URL"].rstrip("/") + path
+
+
+def _email_backer(pledge: Pledge, campaign: Campaign, template: str, subject: str, amount: int | None = None,
+                  reminder: bool = False) -> None:
+    backer = db.session.get(User, pledge.backer_id)
+    context = {
+        "name": backer.display_name, "campaign_title": campaign.title,
+        "amount": format_money(amount if amount is not None else pledge.amount, campaign.currency),
+        "needs_authentication": pledge.last_error == AUTHENTICATION_REQUIRED,
+        "fix_deadline": format_datetime(pledge.fix_deadline, "d MMM y, HH:mm") + " UTC" if pledge.fix_deadline else "",
+        "fix_link": public_url("payments.fix", pledge_id=pledge.id),
+        "pledge_link": public_url("pledges.show", pledge_id=pledge.id),
+        "campaign_link": public_url("campaigns.show", slug=campaign.slug),
+        "reminder": reminder,
+    }
+    db.session().info.setdefault(_EMAILS_AFTER_COMMIT, []).append((backer.email, str(subject), template, context))
+
+
+_EMAILS_AFTER_COMMIT = "crowdfund_payment_emails"
+
+
+@event.listens_for(Session, "after_commit")
+def _send_emails(session) -> None:
+    from crowdfund.notifications.services import queue_email
+
+    for to, subject, template, context in session.info.pop(_EMAILS_AFTER_COMMIT, []):
+        try:
+            queue_email(to, subject, template, **context)
+        except Exception:  # an email that cannot go out must not undo the payment it reports
+            current_app.logger.exception("Could not send %s to %s", template, to)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_emails(session) -> None:
+    session.info.pop(_EMAILS_AFTER_COMMIT, None)
