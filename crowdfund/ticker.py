@@ -13,10 +13,12 @@ def run_periodic_jobs(now=None) -> dict:
     from crowdfund.clock import utcnow
     from crowdfund.extensions import db
     from crowdfund.payments.charging import run_payment_jobs
+    from crowdfund.pledges.services import expire_abandoned_pledges
 
     now = now or utcnow()
     try:
         result = close_due_campaigns(now)
+        expire_abandoned_pledges(now)
         db.session.commit()
         # Charging commits claim by claim (see payments/charging.py), so it runs after the closing
         # commit rather than inside close_due_campaigns; it also picks up what a crashed run left.

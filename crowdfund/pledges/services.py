@@ -225,7 +225,12 @@ def complete_pledge(pledge: Pledge, now: datetime):
     if campaign.funding_model == "flexible":  # also a new card after a charge at pledge time failed
         from crowdfund.payments.charging import charge_pledge
 
-        return charge_pledge(pledge, now, off_session=False)
+        result = charge_pledge(pledge, now, off_session=False)
+        if result.status != "succeeded":
+            # Not charged, so not a backer yet: back to waiting for a card (it keeps its reward
+            # unit until it is completed, cancelled or expires, and counts toward no total).
+            _set_state(pledge, ("active",), "pending")
+        return result
     return None
 
 
