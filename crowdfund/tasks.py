@@ -7,7 +7,9 @@ job. With a broker (Redis) a worker runs them and beat schedules the periodic jo
     celery -A crowdfund.celery_app worker --loglevel INFO
     celery -A crowdfund.celery_app beat --loglevel INFO
 
-Task arguments cross the broker as JSON: plain strings, numbers, lists and dicts only.
+Task arguments cross the broker as JSON: plain strings, numbers, lists and dicts only. App code
+never waits on a task's result (.get()): with a worker that would block a request, and in-process
+Celery's "no join inside a task" guard is a process-wide flag that concurrent threads can leave set.
 """
 import json
 import smtplib
