@@ -10,7 +10,8 @@ successful and every pledge is charged once, booked in the ledger and sent a rec
 
 It prints pledges per second and how the time splits between the app's own work and waiting on
 the gateway (time inside crowdfund.payments.gateway calls; of which the HTTP round trips to the
-stand-in), and writes the figures to docs/benchmarks.md.
+stand-in), and writes the figures to docs/benchmarks.md. With BENCH_PROFILE=<file> set, the
+deadline job runs under cProfile and its stats are written to that file (then read them with pstats).
 """
 import argparse
 import os
@@ -194,7 +195,13 @@ def settle(campaign_id: int, now):
         setattr(module, name, watch.wrap(name, getattr(module, name)))
 
     started = time.perf_counter()
-    result = run_periodic_jobs(now)
+    if os.environ.get("BENCH_PROFILE"):
+        import cProfile
+        profiler = cProfile.Profile()
+        result = profiler.runcall(run_periodic_jobs, now)
+        profiler.dump_stats(os.environ["BENCH_PROFILE"])
+    else:
+        result = run_periodic_jobs(now)
     total = time.perf_counter() - started
     return result, total, inside_gateway, http, steps
 
