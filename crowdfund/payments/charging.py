@@ -14,7 +14,8 @@ from flask import current_app, has_request_context, url_for
 from flask_babel import format_datetime, gettext as _
 from sqlalchemy import event, exists, or_, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy.orm.attributes import set_committed_value
 
 from crowdfund.accounts.models import User
 from crowdfund.campaigns.models import Campaign
@@ -53,31 +54,47 @@ def charge_pledge(pledge: Pledge, now: datetime, off_session: bool = True) -> Ch
 
 def _charge(pledge_id: int, expected_attempts: int, now: datetime, off_session: bool) -> ChargeResult:
     db.session.commit()  # the claim must be a transaction of its own, committed before the call
-    resolved = _resolve_open_attempt(pledge_id, now)
-    if resolved is not None:
-        return resolved
-    attempt = _claim(pledge_id, expected_attempts, now)
-    if attempt is None:
+    # A pledge never attempted has no attempt to look up, unless another worker claimed it since
+    # the caller read charge_attempts: then the claim below misses, and the lookup runs after all.
+    if expected_attempts > 0:
+        resolved = _resolve_open_attempt(pledge_id, now)
+        if resolved is not None:
+            return resolved
+    attempt_id = _claim(pledge_id, expected_attempts, now)
+    if attempt_id is None:
+        if expected_attempts == 0:
+            resolved = _resolve_open_attempt(pledge_id, now)
+            if resolved is not None:
+                return resolved
         return ChargeResult("skipped", None, message=_("This pledge is being charged already."))
-    pledge = db.session.get(Pledge, pledge_id)
-    campaign = db.session.get(Campaign, pledge.campaign_id)
+    attempt_key = idempotency_key(pledge_id, expected_attempts + 1)
+    pledge, campaign = _load_for_charge(pledge_id)
     if not (pledge.stripe_customer_id and pledge.stripe_payment_method_id):
         result = ChargeResult("failed", None, error_code=NO_CARD, message=_("No card is saved for this pledge."))
     else:
         try:
             result = gateway.charge(
                 pledge.stripe_customer_id, pledge.stripe_payment_method_id, pledge.amount, campaign.currency,
-                idempotency_key(pledge_id, attempt.attempt),
-                {"pledge_id": str(pledge_id), "campaign_id": str(campaign.id),
-                 "attempt_key": idempotency_key(pledge_id, attempt.attempt)},
+                attempt_key, {"pledge_id": str(pledge_id), "campaign_id": str(campaign.id), "attempt_key": attempt_key},
                 off_session=off_session)
         except GatewayError as error:
-            return _leave_unknown(attempt.id, now, str(error))
-    return _finish(attempt.id, pledge, campaign, result, now)
+            return _leave_unknown(attempt_id, now, str(error))
+    return _finish(attempt_id, pledge, campaign, result, now)
 
 
-def _claim(pledge_id: int, expected_attempts: int, now: datetime) -> ChargeAttempt | None:
-    """Insert and commit the claim on the next attempt; None when another worker got there first."""
+def _load_for_charge(pledge_id: int) -> tuple[Pledge, Campaign]:
+    """The pledge, its campaign and its backer (for the emails) in one SELECT, read after the claim.
+    The pledge holds the other two, so the session's (weak) identity map keeps them for later gets."""
+    pledge = db.session.execute(
+        db.select(Pledge).join(Pledge.campaign).join(Pledge.backer)
+        .options(contains_eager(Pledge.campaign), contains_eager(Pledge.backer))
+        .where(Pledge.id == pledge_id)).scalar_one()
+    return pledge, pledge.campaign
+
+
+def _claim(pledge_id: int, expected_attempts: int, now: datetime) -> int | None:
+    """Insert and commit the claim on the next attempt and return its id; None when another worker
+    got there first."""
     claimed = db.session.execute(
         update(Pledge).where(
             Pledge.id == pledge_id, Pledge.charge_attempts == expected_attempts,
@@ -90,11 +107,13 @@ def _claim(pledge_id: int, expected_attempts: int, now: datetime) -> ChargeAttem
     attempt = ChargeAttempt(pledge_id=pledge_id, attempt=expected_attempts + 1, status="claimed", created_at=now)
     db.session.add(attempt)
     try:
+        db.session.flush()
+        attempt_id = attempt.id  # read before the commit expires it (no reload)
         db.session.commit()
     except IntegrityError:  # a concurrent claim of the same attempt won
         db.session.rollback()
         return None
-    return attempt
+    return attempt_id
 
 
 def _resolve_open_attempt(pledge_id: int, now: datetime) -> ChargeResult | None:
@@ -150,7 +169,8 @@ def _close_attempt(attempt_id: int, status: str, payment_intent_id, error_code, 
 def _finish(attempt_id: int, pledge: Pledge, campaign: Campaign, result: ChargeResult, now: datetime) -> ChargeResult:
     _close_attempt(attempt_id, result.status, result.payment_intent_id, result.error_code, now)
     if result.status == "succeeded":
-        record_successful_charge(pledge, result.payment_intent_id, result.charge_id, pledge.amount, now)
+        record_successful_charge(pledge, result.payment_intent_id, result.charge_id, pledge.amount, now,
+                                 attempt_closed=True)
     else:
         _record_failure(pledge, campaign, result, now)
     db.session.commit()
@@ -180,29 +200,37 @@ def _record_failure(pledge: Pledge, campaign: Campaign, result: ChargeResult, no
 
 
 def record_successful_charge(pledge: Pledge, payment_intent_id: str, charge_id: str | None, amount: int,
-                             now: datetime) -> bool:
+                             now: datetime, attempt_closed: bool = False) -> bool:
     """Book a charge Stripe reports as succeeded and mark the pledge collected, idempotently:
     the ledger `charge` and `platform_fee` rows are keyed on the Stripe charge id (a webhook and the
     job may both report it), and only the first caller moves the pledge and sends the receipt
-    (after commit). Returns whether this call collected the pledge. Flushes; the caller commits."""
-    campaign = db.session.get(Campaign, pledge.campaign_id)
+    (after commit). Returns whether this call collected the pledge. Flushes; the caller commits.
+    attempt_closed: the caller has just marked the attempt that made this PaymentIntent succeeded
+    (the idempotency key ties a PaymentIntent to one attempt), so no other attempt row needs it."""
+    campaign = db.session.get(Campaign, pledge.campaign_id)  # no query when the caller loaded it
     stripe_id = charge_id or payment_intent_id
     note = f"pledge {pledge.id}"
     ledger.book(campaign.id, "charge", amount, campaign.currency, pledge.id, stripe_id, note)
     fee = amount * current_app.config["PLATFORM_FEE_BP"] // 10000
     if fee > 0:
         ledger.book(campaign.id, "platform_fee", fee, campaign.currency, pledge.id, stripe_id, note)
-    db.session.execute(update(ChargeAttempt).where(
-        ChargeAttempt.pledge_id == pledge.id, ChargeAttempt.payment_intent_id == payment_intent_id,
-        ChargeAttempt.status != "succeeded").values(status="succeeded", finished_at=now)
-        .execution_options(synchronize_session=False))
+    if not attempt_closed:
+        db.session.execute(update(ChargeAttempt).where(
+            ChargeAttempt.pledge_id == pledge.id, ChargeAttempt.payment_intent_id == payment_intent_id,
+            ChargeAttempt.status != "succeeded").values(status="succeeded", finished_at=now)
+            .execution_options(synchronize_session=False))
+    collected_values = {"state": "collected", "collected_at": now, "stripe_payment_intent_id": payment_intent_id,
+                        "last_error": None, "fix_deadline": None}
     collected = db.session.execute(
         update(Pledge).where(Pledge.id == pledge.id, Pledge.state.in_(("pending",) + CHARGEABLE_STATES))
-        .values(state="collected", collected_at=now, stripe_payment_intent_id=payment_intent_id,
-                last_error=None, fix_deadline=None)
-        .execution_options(synchronize_session=False)).rowcount == 1
-    db.session.flush()
-    db.session.refresh(pledge)
+        .values(**collected_values).execution_options(synchronize_session=False)).rowcount == 1
+    if collected:  # the row now holds exactly these values: set them on the object without a reload
+        for key, value in collected_values.items():
+            set_committed_value(pledge, key, value)
+        db.session.expire(pledge, ["updated_at"])  # set by the UPDATE (onupdate); read again if asked for
+    else:
+        db.session.flush()
+        db.session.refresh(pledge)
     if collected:
         _email_backer(pledge, campaign, "pledge_charged",
                       _("Receipt: your pledge to %(title)s was charged", title=campaign.title), amount=amount)

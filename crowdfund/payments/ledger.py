@@ -48,11 +48,11 @@ def book(campaign_id: int, kind: str, amount: int, currency: str, pledge_id: int
         return entry
     # INSERT … ON CONFLICT DO NOTHING rather than a savepoint: pysqlite sends no BEGIN before a
     # SAVEPOINT, so releasing one that opens the transaction would commit it on the spot.
+    # RETURNING the entity hands back the new row as an ORM object, without a second SELECT.
     insert = sqlite_insert if db.session.get_bind().dialect.name == "sqlite" else postgresql_insert
-    entry_id = db.session.execute(
+    return db.session.scalars(
         insert(LedgerEntry).values(**values).on_conflict_do_nothing(index_elements=["kind", "stripe_id"])
-        .returning(LedgerEntry.id)).scalar_one_or_none()
-    return db.session.get(LedgerEntry, entry_id) if entry_id is not None else None
+        .returning(LedgerEntry)).one_or_none()
 
 
 def money_totals(campaign_ids) -> dict[int, MoneyTotals]:
