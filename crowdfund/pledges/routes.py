@@ -140,7 +140,10 @@ def complete(pledge_id):
             _send_receipt(pledge)
     elif charge.status == "succeeded":  # charge_pledge has sent the payment receipt
         flash(_("Thank you! Your pledge is paid."), "success")
-    elif charge.status in ("failed", "requires_action"):
+    elif charge.status == "requires_action":
+        flash(_("Your bank asks you to confirm this payment."), "info")
+        return redirect(url_for("payments.fix", pledge_id=pledge.id))
+    elif charge.status == "failed":
         # Flexible: nothing was charged; the backer can try another card at once.
         flash(_("Your card was not charged: %(reason)s Please try another card.",
                 reason=charge.message or charge.error_code or ""), "error")

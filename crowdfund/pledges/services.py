@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta
 
 from babel import Locale
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import event, func, or_, update
 from sqlalchemy.orm import Session, selectinload
@@ -226,7 +227,13 @@ def complete_pledge(pledge: Pledge, now: datetime):
         from crowdfund.payments.charging import charge_pledge
 
         result = charge_pledge(pledge, now, off_session=False)
-        if result.status != "succeeded":
+        if result.status == "requires_action":
+            # The bank wants the backer to confirm this payment (3-D Secure): the fix page does it on
+            # the same PaymentIntent, within the usual fix window (then the pledge is dropped).
+            window = timedelta(days=current_app.config["FIX_WINDOW_DAYS"])
+            _set_state(pledge, ("active",), "errored", errored_at=now, fix_deadline=now + window,
+                       last_reminder_at=now)
+        elif result.status != "succeeded":
             # Not charged, so not a backer yet: back to waiting for a card (it keeps its reward
             # unit until it is completed, cancelled or expires, and counts toward no total).
             _set_state(pledge, ("active",), "pending")

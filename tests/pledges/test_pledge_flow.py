@@ -127,6 +127,29 @@ def test_a_declined_flexible_pledge_asks_for_another_card_then_is_charged(client
     assert "was charged" in receipt["Subject"]
 
 
+def test_a_flexible_pledge_needing_3d_secure_is_confirmed_on_session_then_paid(client, backer, live_campaign,
+                                                                               stripe_standin):
+    campaign = live_campaign(funding_model="flexible")
+    _start(client, campaign, amount="30")
+    [pledge] = pledges_in(campaign)
+    confirm_card_in_browser(pledge, "4000002500003155")
+
+    completed = client.post(f"/pledges/{pledge.id}/complete")
+
+    assert completed.headers["Location"].endswith(f"/pledges/{pledge.id}/fix")
+    [pledge] = pledges_in(campaign)
+    assert (pledge.state, pledge.last_error) == ("errored", "authentication_required")
+    page = client.get(f"/pledges/{pledge.id}/fix")
+    secret = re.search(r'data-client-secret="([^"]+)"', page.text).group(1)
+    status, _ = stripe_standin.request(  # what the stand-in Stripe.js posts after "Complete authentication"
+        "POST", f"/v1/payment_intents/{pledge.stripe_payment_intent_id}/_authenticate?success=true",
+        {"key": stripe_standin.publishable_key, "client_secret": secret})
+    assert status == 200
+    client.post(f"/pledges/{pledge.id}/fix/confirmed")
+    [pledge] = pledges_in(campaign)
+    assert pledge.state == "collected"
+
+
 def test_updating_the_card_saves_the_new_one_and_forgets_the_old(client, backer, live_campaign, stripe_standin):
     campaign = live_campaign()
     _start(client, campaign)
