@@ -17,11 +17,9 @@ import argparse
 import os
 import platform
 import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from datetime import date, timedelta
 from functools import wraps
@@ -30,6 +28,8 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR))
 RESULTS = PROJECT_DIR / "docs" / "benchmarks.md"
+
+from crowdfund.devserver import StandinProcess  # noqa: E402  (after the sys.path insert)
 TARGET_APP_SHARE = 0.20
 GATEWAY_CALLS = ("create_customer", "create_setup_intent", "confirmed_card", "charge", "payment_intent_result",
                  "refund", "detach_card")
@@ -39,41 +39,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-class Standin:
-    """The stand-in launcher as a subprocess, for the length of the benchmark."""
-
-    def __init__(self, log_path: Path):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(log_path, "w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "crowdfund.payments.stripe_standin", "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=PROJECT_DIR, stdout=self.log, stderr=subprocess.STDOUT)
-
-    def wait(self, timeout=30):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"the stand-in exited ({self.process.returncode}); see {self.log.name}")
-            try:
-                with urllib.request.urlopen(self.url + "/_standin/health", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        raise SystemExit(f"the stand-in did not answer within {timeout} s; see {self.log.name}")
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
 
 
 class Stopwatch:
@@ -314,10 +279,10 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="crowdfund-bench-") as tmp:
         tmp = Path(tmp)
         database_url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
-        standin = Standin(tmp / "standin.log")
+        standin = StandinProcess(f"http://127.0.0.1:{free_port()}", tmp / "standin.log")
         try:
-            standin.wait()
-            app = build_app(database_url, tmp / "instance", standin.url)
+            standin.start()
+            app = build_app(database_url, tmp / "instance", standin.base_url)
             with app.app_context():
                 from flask_migrate import upgrade
 
@@ -326,7 +291,7 @@ def main(argv=None):
 
                 upgrade()
                 now = utcnow()
-                print(f"Creating {args.pledges} pledges with saved cards in the stand-in at {standin.url} ...")
+                print(f"Creating {args.pledges} pledges with saved cards in the stand-in at {standin.base_url} ...")
                 campaign_id = create_campaign(args.pledges, now)
                 print("Settling (the deadline job) ...", flush=True)
                 result, total, inside_gateway, http, steps, sql = settle(campaign_id, now)
