@@ -29,6 +29,18 @@ class Config:
     UPLOAD_DIR = Path(_env("UPLOAD_DIR", INSTANCE_DIR / "uploads"))
     # Pillow's own decompression-bomb guard is raised to an error at this many pixels.
     MAX_IMAGE_PIXELS = int(_env("MAX_IMAGE_PIXELS", 40_000_000))
+    # Largest image file accepted; a request body over MAX_CONTENT_LENGTH gets the 413 page.
+    MAX_IMAGE_BYTES = int(_env("MAX_IMAGE_BYTES", 10 * 1024 * 1024))
+    # Where image files are kept: "local" (UPLOAD_DIR) or "s3" (any S3-compatible bucket).
+    MEDIA_STORAGE = _env("MEDIA_STORAGE", "local")
+    S3_BUCKET = _env("S3_BUCKET")
+    S3_PREFIX = _env("S3_PREFIX", "")
+    S3_ENDPOINT_URL = _env("S3_ENDPOINT_URL")  # empty for AWS; e.g. http://127.0.0.1:9000 for MinIO
+    S3_REGION = _env("S3_REGION")
+    S3_ACCESS_KEY_ID = _env("S3_ACCESS_KEY_ID")
+    S3_SECRET_ACCESS_KEY = _env("S3_SECRET_ACCESS_KEY")
+    # When the bucket is readable by browsers (or behind a CDN): pages link there directly.
+    S3_PUBLIC_URL = _env("S3_PUBLIC_URL", "")
 
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_DEFAULT_TIMEZONE = "UTC"

@@ -13,6 +13,7 @@ from crowdfund.campaigns.models import BudgetLine, Campaign, Category, Milestone
 from crowdfund.campaigns.services import unique_slug
 from crowdfund.clock import utcnow
 from crowdfund.extensions import db
+from crowdfund.media.models import GalleryImage
 from crowdfund.media.services import store_image
 from crowdfund.moderation.services import record_action
 from crowdfund.pledges.models import Pledge
@@ -150,7 +151,13 @@ def load_demo_data() -> list[tuple[str, str, str]]:
             story=STORY.format(blurb=blurb, bio=founder.bio), currency=currency, goal=goal, funding_model=model,
             duration_days=30, state="draft",
             risks="Suppliers can be late. We have asked two for quotes and kept a month of slack in the plan.",
-            cover_image=store_image(draw_cover(title, dark, light, index), "cover"))
+            cover=store_image(draw_cover(title, dark, light, index), "cover"),
+            cover_alt=f"Illustration with the words “{title}” over soft circles")
+        if index < 2:  # two campaigns show a gallery, one picture of it inside the story
+            campaign.gallery = [
+                GalleryImage(image=store_image(draw_cover(caption, light, dark, index * 10 + n), "gallery"),
+                             alt_text=f"Drawing titled “{caption}”", position=n)
+                for n, caption in enumerate(("The workshop", "First prototype", "The team"))]
         campaign.budget_lines = [BudgetLine(purpose="Equipment and materials", amount=goal * 60 // 100, position=0),
                                  BudgetLine(purpose="Labour and installation", amount=goal * 25 // 100, position=1),
                                  BudgetLine(purpose="Rewards and shipping", amount=goal - goal * 85 // 100, position=2)]
@@ -173,6 +180,9 @@ def load_demo_data() -> list[tuple[str, str, str]]:
         ]
         db.session.add(campaign)
         db.session.flush()
+        if index < 2:
+            first = campaign.gallery[0]
+            campaign.story += f"\n\n![{first.alt_text}](gallery:{first.id})\n"
         _advance(campaign, state, founder, moderator, now, index)
         if state in ("live", "successful", "failed", "cancelled"):
             _pledges(campaign, backers, rng, now, state)

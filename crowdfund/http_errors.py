@@ -15,10 +15,24 @@ TITLES = {
 }
 
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; img-src 'self' data:; script-src 'self'{stripe_js}; style-src 'self'; "
-    "frame-src 'self'{stripe_frames}; connect-src 'self'{stripe_api}; "
+    "default-src 'self'; img-src 'self' data:{media}; script-src 'self'{stripe_js}; style-src 'self'; "
+    "frame-src 'self'{stripe_frames}{video}; connect-src 'self'{stripe_api}; "
     "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
+# The embeddable widget: no scripts at all, and any site may frame it.
+WIDGET_CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; img-src 'self'{media}; style-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors *"
+)
+
+
+def _media_origin(app) -> str:
+    public = app.config.get("S3_PUBLIC_URL") if app.config.get("MEDIA_STORAGE") == "s3" else ""
+    return f" {_origin(public)}" if public else ""
+
+
+def widget_content_security_policy(app) -> str:
+    return WIDGET_CONTENT_SECURITY_POLICY.format(media=_media_origin(app))
 
 
 def _origin(url: str) -> str:
@@ -31,6 +45,7 @@ def content_security_policy(app) -> str:
     frames and calls, computed once per app from its config."""
     cached = app.extensions.get("crowdfund_csp")
     if cached is None:
+        from crowdfund.media.video import EMBED_ORIGINS
         from crowdfund.payments import gateway
 
         js = _origin(gateway.stripe_js_url())
@@ -40,7 +55,8 @@ def content_security_policy(app) -> str:
             api, frames = {js, "https://api.stripe.com"}, {js, "https://hooks.stripe.com"}
         cached = app.extensions["crowdfund_csp"] = CONTENT_SECURITY_POLICY.format(
             stripe_js=f" {js}", stripe_frames="".join(f" {o}" for o in sorted(frames)),
-            stripe_api="".join(f" {o}" for o in sorted(api)))
+            stripe_api="".join(f" {o}" for o in sorted(api)), media=_media_origin(app),
+            video="".join(f" {o}" for o in EMBED_ORIGINS))
     return cached
 
 
@@ -91,6 +107,6 @@ def add_security_headers(response):
     response.headers.setdefault("Content-Security-Policy", content_security_policy(current_app))
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    if "frame-ancestors" in response.headers.get("Content-Security-Policy", ""):
+    if "frame-ancestors 'none'" in response.headers.get("Content-Security-Policy", ""):
         response.headers.setdefault("X-Frame-Options", "DENY")
     return response

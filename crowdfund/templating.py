@@ -39,4 +39,7 @@ def register(app) -> None:
         time_left=format_time_left,
         basis_points=format_basis_points,
     )
-    app.jinja_env.globals.update(utcnow=utcnow, state_label=STATE_LABELS.__getitem__, get_locale=get_locale)
+    from crowdfund.media.services import image_url
+
+    app.jinja_env.globals.update(utcnow=utcnow, state_label=STATE_LABELS.__getitem__, get_locale=get_locale,
+                                 image_url=image_url)

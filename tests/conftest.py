@@ -4,6 +4,7 @@ Every test that uses `app` runs once per database: SQLite always, PostgreSQL whe
 CROWDFUND_TEST_DATABASE_URL is set. With CROWDFUND_REQUIRE_SERVICES=1 (CI) a missing
 service fails the run instead of skipping. The schema is built by the migrations once per
 database per session; each test starts from empty tables (categories are seeded data)."""
+import secrets
 import itertools
 import os
 from contextlib import contextmanager
@@ -186,6 +187,7 @@ def make_campaign(make_user):
     """A campaign in any state. complete=True fills everything the review checklist needs."""
     from crowdfund.campaigns.models import BudgetLine, Campaign, Category, Milestone, RewardTier
     from crowdfund.campaigns.services import unique_slug
+    from crowdfund.media.models import Image
 
     def make(founder=None, state="draft", title=None, goal=100_000, currency="USD", complete=True,
              funding_model="all_or_nothing", category_slug="food-drink", tiers=1, tier_quantity=None,
@@ -208,6 +210,10 @@ def make_campaign(make_user):
                            minimum_amount=1000 * (i + 1), quantity=tier_quantity,
                            estimated_delivery=date.today().replace(day=1) + timedelta(days=62))
                 for i in range(tiers)]
+            # A cover without files: pages link to variants that were never made (no Pillow work per test).
+            campaign.cover = Image(key=f"cover-{secrets.token_hex(16)}", kind="cover", width=1600, height=900,
+                                   widths="400,800,1600", formats="webp,jpg")
+            campaign.cover_alt = "The new oven in the bakery"
             campaign.milestones = [
                 Milestone(title="Oven installed", description="Installed and inspected",
                           due_date=date.today() + timedelta(days=90), release_bp=6000),

@@ -51,7 +51,7 @@ def test_demo_command_builds_campaigns_in_every_state_and_prints_logins(app, run
     assert "password:" in result.output
     states = set(db.session.execute(db.select(Campaign.state)).scalars())
     assert states == set(STATES) - {"suspended"}
-    assert all(db.session.execute(db.select(Campaign.cover_image)).scalars())
+    assert all(db.session.execute(db.select(Campaign.cover_image_id)).scalars())
 
 
 def test_demo_command_with_if_empty_leaves_an_existing_platform_alone(app, runner, make_user):

@@ -1,3 +1,7 @@
+import io
+
+from PIL import Image
+
 PASSWORD = "correct horse battery"
 
 def test_flow(app, client, make_user, make_campaign):
@@ -14,6 +18,9 @@ def test_flow(app, client, make_user, make_campaign):
     r = client.post("/c/fay-s-oven/edit/rewards", data={"title": "Loaf", "description": "bread", "minimum_amount": "10", "quantity": "5", "estimated_delivery": "2027-05", "ships": "y", "shipping_amount": "3"}); assert r.status_code == 302, r.data.decode()
     r = client.post("/c/fay-s-oven/edit/milestones", data={"title": "M1", "description": "d", "due_date": "2027-06-01", "release_percent": "100"}); assert r.status_code == 302, r.data.decode()
     r = client.get("/c/fay-s-oven/edit/milestones"); assert r.status_code == 200
+    cover = io.BytesIO(); Image.new("RGB", (64, 36), "orange").save(cover, "PNG"); cover.seek(0)
+    r = client.post("/c/fay-s-oven/edit/media/cover", data={"cover-image": (cover, "oven.png"), "cover-alt": "The oven"},
+                    content_type="multipart/form-data"); assert r.status_code == 302, r.data.decode()
     r = client.get("/c/fay-s-oven"); assert r.status_code == 200; print(r.data.decode()[-4000:])
     r = client.post("/c/fay-s-oven/submit"); assert r.status_code == 303, r.data.decode()
     mod = make_user(role="moderator")

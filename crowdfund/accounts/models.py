@@ -3,8 +3,8 @@ from datetime import datetime
 
 from flask import current_app
 from flask_login import UserMixin
-from sqlalchemy import String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from crowdfund.clock import utcnow
@@ -24,12 +24,15 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default="backer")
     bio: Mapped[str] = mapped_column(Text, default="")
-    avatar: Mapped[str | None] = mapped_column(String(64))
+    avatar_id: Mapped[int | None] = mapped_column(ForeignKey("image.id", ondelete="SET NULL"))
     email_verified_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # What the session cookie carries instead of the id: rotated on password change,
     # which signs out every other session of that user.
     login_id: Mapped[str] = mapped_column(String(64), unique=True, default=_new_login_id)
+
+    # Avatars are shown wherever the user is, so they come with the user (one join).
+    avatar = relationship("Image", lazy="joined", foreign_keys=[avatar_id])
 
     def get_id(self) -> str:
         return self.login_id

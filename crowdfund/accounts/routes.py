@@ -10,7 +10,7 @@ from crowdfund.accounts.models import User
 from crowdfund.campaigns.services import public_campaigns_of
 from crowdfund.errors import ValidationFailed
 from crowdfund.extensions import db, limiter, login_manager
-from crowdfund.media.services import store_image
+from crowdfund.media.services import set_avatar
 from crowdfund.notifications.services import send_email
 from crowdfund.pledges.services import backed_campaign_count, pledged_totals
 
@@ -178,7 +178,7 @@ def settings():
         saved = True
         if upload and getattr(upload, "filename", ""):
             try:
-                current_user.avatar = store_image(upload.read(), "avatar")
+                set_avatar(current_user, upload.read())
             except ValidationFailed as error:
                 form.avatar.errors.append(error.message)
                 saved = False

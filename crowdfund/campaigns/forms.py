@@ -3,7 +3,6 @@ from decimal import Decimal, InvalidOperation
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from flask_wtf.file import FileField
 from wtforms import BooleanField, DateField, IntegerField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
@@ -69,7 +68,6 @@ class BasicsForm(CampaignForm):
                           description=_l("Markdown. What you are making, who you are, why it matters."))
     risks = TextAreaField(_l("Risks and challenges"), validators=[Length(max=10000)],
                           description=_l("What could go wrong, and how you will handle it."))
-    cover = FileField(_l("Cover image (JPEG, PNG, WebP or GIF)"))
 
     def validate_currency(self, field):
         # The goal is typed in the currency being chosen (validated before the goal).

@@ -6,6 +6,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crowdfund.clock import utcnow
 from crowdfund.extensions import db
+from crowdfund.media.models import GalleryImage, Image  # noqa: F401  (relationship targets)
 
 FUNDING_MODELS = ("all_or_nothing", "flexible")
 MIN_DURATION_DAYS, MAX_DURATION_DAYS = 1, 60
@@ -61,7 +62,10 @@ class Campaign(db.Model):
     funding_model: Mapped[str] = mapped_column(String(20), default="all_or_nothing")
     duration_days: Mapped[int] = mapped_column(default=30)
     state: Mapped[str] = mapped_column(String(20), default="draft", index=True)
-    cover_image: Mapped[str | None] = mapped_column(String(64))
+    cover_image_id: Mapped[int | None] = mapped_column(ForeignKey("image.id", ondelete="SET NULL"))
+    cover_alt: Mapped[str] = mapped_column(String(200), default="")
+    # A YouTube or Vimeo page address, stored in a canonical form (crowdfund/media/video.py).
+    video_url: Mapped[str | None] = mapped_column(String(200))
     featured: Mapped[bool] = mapped_column(Boolean, default=False)
     # The last moderator decision's reason, shown to the founder.
     review_reason: Mapped[str | None] = mapped_column(Text)
@@ -74,6 +78,11 @@ class Campaign(db.Model):
 
     founder = relationship("User", lazy="raise_on_sql")
     category = relationship(Category, lazy="raise_on_sql")
+    # Every card shows the cover, so it always comes with the campaign (one join, no extra query).
+    cover = relationship("Image", lazy="joined")
+    gallery: Mapped[list["GalleryImage"]] = relationship(
+        back_populates="campaign", order_by="GalleryImage.position, GalleryImage.id",
+        cascade="all, delete-orphan", lazy="raise_on_sql")
     budget_lines: Mapped[list["BudgetLine"]] = relationship(
         back_populates="campaign", order_by="BudgetLine.position, BudgetLine.id",
         cascade="all, delete-orphan", lazy="raise_on_sql")
@@ -83,6 +92,12 @@ class Campaign(db.Model):
     milestones: Mapped[list["Milestone"]] = relationship(
         back_populates="campaign", order_by="Milestone.due_date, Milestone.id",
         cascade="all, delete-orphan", lazy="raise_on_sql")
+
+    @property
+    def video(self):
+        from crowdfund.media.video import parse_video_url
+
+        return parse_video_url(self.video_url) if self.video_url else None
 
     @property
     def is_editable(self) -> bool:

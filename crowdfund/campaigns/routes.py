@@ -1,6 +1,9 @@
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from markupsafe import escape
 from wtforms.fields.choices import SelectChoice
 
 from crowdfund import money
@@ -13,7 +16,8 @@ from crowdfund.campaigns.models import Campaign
 from crowdfund.clock import utcnow
 from crowdfund.errors import DomainError, ValidationFailed
 from crowdfund.extensions import db
-from crowdfund.media.services import store_image
+from crowdfund.http_errors import widget_content_security_policy
+from crowdfund.markdown import render_markdown
 from crowdfund.moderation.services import audit_log_query
 from crowdfund.pledges.services import pledged_totals
 
@@ -73,6 +77,31 @@ def show(slug):
         form=EmptyForm())
 
 
+WIDGET_WIDTH, WIDGET_HEIGHT = 340, 440
+
+
+@bp.app_template_global()
+def embed_code(campaign) -> str:
+    """The HTML a founder pastes into another site to show the widget (escaped where shown)."""
+    src = url_for("campaigns.widget", slug=campaign.slug, _external=True)
+    return (f'<iframe src="{escape(src)}" width="{WIDGET_WIDTH}" height="{WIDGET_HEIGHT}" '
+            f'style="border:0;max-width:100%" loading="lazy" title="{escape(campaign.title)}"></iframe>')
+
+
+@bp.get("/c/<slug>/widget")
+def widget(slug):
+    """A small card with live progress, made to be framed by other sites: the one page whose
+    Content-Security-Policy lets any site frame it. Only public campaigns have one."""
+    campaign = services.campaign_for_viewer(slug, None)
+    pledged, backers = pledged_totals([campaign.id]).get(campaign.id, (0, 0))
+    response = make_response(render_template(
+        "campaigns/widget.html", campaign=campaign, pledged=pledged, backers=backers, now=utcnow(),
+        percent=money.percent(pledged, campaign.goal)))
+    response.headers["Content-Security-Policy"] = widget_content_security_policy(current_app)
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return response
+
+
 def _basics_data(campaign):
     return {
         "title": campaign.title, "blurb": campaign.blurb, "category_id": campaign.category_id or 0,
@@ -91,32 +120,29 @@ def edit(slug):
         return redirect(url_for("campaigns.show", slug=slug))
     form = BasicsForm(currency=campaign.currency, data=None if request.method == "POST" else _basics_data(campaign))
     _category_choices(form.category_id)
+    preview = None
+    if request.method == "POST" and "preview" in request.form:
+        # The no-script preview: the page again, unsaved, with the story as it will look.
+        return render_template("campaigns/edit_basics.html", campaign=campaign, form=form,
+                               checklist=services.checklist(campaign), section="basics",
+                               preview=render_markdown(form.story.data or "", campaign.gallery))
     if form.validate_on_submit():
         if form.category_id.data == 0:
             form.category_id.errors.append(_("Choose a category."))
         else:
-            saved = True
-            upload = form.cover.data
-            if upload and getattr(upload, "filename", ""):
-                try:
-                    campaign.cover_image = store_image(upload.read(), "cover")
-                except ValidationFailed as error:
-                    form.cover.errors.append(error.message)
-                    saved = False
-            if saved:
-                try:
-                    services.update_basics(
-                        campaign, title=form.title.data, blurb=form.blurb.data or "",
-                        category_id=form.category_id.data, funding_model=form.funding_model.data,
-                        currency=form.currency.data, goal=form.goal.minor or 0, duration_days=form.duration_days.data,
-                        story=form.story.data or "", risks=form.risks.data or "")
-                except ValidationFailed as error:  # the only rule the form cannot check: a currency change
-                    form.currency.errors.append(error.message)
-                else:
-                    db.session.commit()
-                    flash(_("Saved."), "success")
-                    return redirect(url_for("campaigns.edit", slug=slug))
-    return render_template("campaigns/edit_basics.html", campaign=campaign, form=form,
+            try:
+                services.update_basics(
+                    campaign, title=form.title.data, blurb=form.blurb.data or "",
+                    category_id=form.category_id.data, funding_model=form.funding_model.data,
+                    currency=form.currency.data, goal=form.goal.minor or 0, duration_days=form.duration_days.data,
+                    story=form.story.data or "", risks=form.risks.data or "")
+            except ValidationFailed as error:  # the only rule the form cannot check: a currency change
+                form.currency.errors.append(error.message)
+            else:
+                db.session.commit()
+                flash(_("Saved."), "success")
+                return redirect(url_for("campaigns.edit", slug=slug))
+    return render_template("campaigns/edit_basics.html", campaign=campaign, form=form, preview=preview,
                            checklist=services.checklist(campaign), section="basics"), \
         422 if request.method == "POST" else 200
 

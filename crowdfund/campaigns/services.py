@@ -81,8 +81,7 @@ def campaign_for_viewer(slug: str, user, with_details: bool = False) -> Campaign
     query = db.select(Campaign).where(Campaign.slug == slug).options(
         selectinload(Campaign.founder), selectinload(Campaign.category))
     if with_details:
-        query = query.options(selectinload(Campaign.budget_lines), selectinload(Campaign.reward_tiers),
-                              selectinload(Campaign.milestones))
+        query = query.options(*(selectinload(getattr(Campaign, name)) for name in DETAIL_COLLECTIONS))
     campaign = db.session.execute(query).scalar_one_or_none()
     if campaign is None or not can_view(user, campaign):
         raise NotFound()
@@ -199,6 +198,8 @@ def checklist(campaign: Campaign) -> list[ChecklistItem]:
         ChecklistItem("story", _l("A story"), len(campaign.story.strip()) >= MIN_STORY_LENGTH,
                       _l("at least %(n)d characters", n=MIN_STORY_LENGTH)),
         ChecklistItem("risks", _l("Risks and challenges"), bool(campaign.risks.strip())),
+        ChecklistItem("cover", _l("A cover image, described for people who cannot see it"),
+                      campaign.cover_image_id is not None and bool(campaign.cover_alt.strip())),
         ChecklistItem("goal", _l("A funding goal"), campaign.goal > 0),
         ChecklistItem("budget", _l("Budget lines that add up to the goal"),
                       bool(campaign.budget_lines) and budget_total == campaign.goal),
@@ -208,7 +209,7 @@ def checklist(campaign: Campaign) -> list[ChecklistItem]:
     ]
 
 
-DETAIL_COLLECTIONS = ("budget_lines", "reward_tiers", "milestones")
+DETAIL_COLLECTIONS = ("budget_lines", "reward_tiers", "milestones", "gallery")
 
 
 def load_details(campaign: Campaign) -> None:

@@ -144,16 +144,19 @@ def test_an_uploaded_png_avatar_is_stored_and_shown(app, client, auth, make_user
     user = make_user(email="ann@example.com")
     auth.login(user)
 
-    response = _settings(client, avatar=(BytesIO(_png()), "me.png"))
+    response = _settings(client, avatar=(BytesIO(_png((900, 500))), "me.png"))
 
     assert response.status_code == 302
     avatar = user_by_email("ann@example.com").avatar
-    assert avatar.startswith("avatar-") and avatar.endswith(".jpg")
-    stored = Image.open(app.config["UPLOAD_DIR"] / avatar)
-    assert stored.format == "JPEG"
-    assert stored.width == 400  # avatars are scaled down to 400 px wide
-    assert f'src="/media/{avatar}"' in client.get(f"/u/{user.id}").get_data(as_text=True)
-    served = client.get(f"/media/{avatar}")
+    assert avatar.key.startswith("avatar-")
+    # Cropped square, made at 96, 192 and 400 px, each as WebP and JPEG.
+    assert avatar.width_list == [96, 192, 400]
+    with Image.open(app.config["UPLOAD_DIR"] / avatar.file_name(400, "jpg")) as stored:
+        assert (stored.format, stored.size) == ("JPEG", (400, 400))
+    with Image.open(app.config["UPLOAD_DIR"] / avatar.file_name(96, "webp")) as stored:
+        assert (stored.format, stored.size) == ("WEBP", (96, 96))
+    assert f'src="/media/{avatar.file_name(96, "jpg")}"' in client.get(f"/u/{user.id}").get_data(as_text=True)
+    served = client.get(f"/media/{avatar.file_name(400, 'jpg')}")
     assert served.status_code == 200
     assert served.mimetype == "image/jpeg"
 
@@ -177,7 +180,7 @@ def test_a_non_image_upload_is_refused_and_nothing_changes(app, client, auth, ma
                          avatar=(BytesIO(b"#!/bin/sh\necho not a picture\n"), "me.png"))
 
     assert response.status_code == 422
-    assert field_errors(response, "avatar") == ["That file is not an image we can read (JPEG, PNG, WebP or GIF)."]
+    assert field_errors(response, "avatar") == ["That file is not an image we can read. Upload a JPEG, PNG, WebP or GIF."]
     assert input_value(response, "display_name") == "Ann the Baker"
     saved = user_by_email("ann@example.com")
     assert (saved.display_name, saved.bio, saved.avatar) == ("Ann Baker", "", None)

@@ -10,7 +10,8 @@ from crowdfund.moderation.models import AuditEntry
 from .helpers import fresh, fresh_campaign
 
 ALL_ITEMS = [
-    "A title", "A one-line blurb", "A category", "A story", "Risks and challenges", "A funding goal",
+    "A title", "A one-line blurb", "A category", "A story", "Risks and challenges",
+    "A cover image, described for people who cannot see it", "A funding goal",
     "Budget lines that add up to the goal", "At least one reward tier", "Milestones whose shares add up to 100 %",
 ]
 
