@@ -27,9 +27,9 @@ from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR))
-RESULTS = PROJECT_DIR / "docs" / "benchmarks.md"
 
-from crowdfund.devserver import StandinProcess  # noqa: E402  (after the sys.path insert)
+from bench.results import RESULTS, write_section  # noqa: E402  (after the sys.path insert)
+from crowdfund.devserver import StandinProcess  # noqa: E402
 TARGET_APP_SHARE = 0.20
 GATEWAY_CALLS = ("create_customer", "create_setup_intent", "confirmed_card", "charge", "payment_intent_result",
                  "refund", "detach_card")
@@ -256,18 +256,7 @@ def write_results(figures: dict) -> None:
         "the receipt, rendered in-process when no broker is configured (with one it is queued to a worker).",
         "",
     ]
-    # One section per database; a rerun replaces its own section and keeps the others.
-    header = ["# Benchmarks", "", "Produced by the scripts in `bench/`; rerun them to refresh the figures.", ""]
-    sections = {}
-    if RESULTS.exists():
-        for chunk in RESULTS.read_text().split("\n## ")[1:]:
-            title = "## " + chunk.split("\n", 1)[0]
-            sections[title] = "## " + chunk.rstrip("\n") + "\n"
-    # Hand-written subsections (### …) at the end of a section, such as a profile, survive a rerun.
-    kept = sections.get(heading, "").partition("\n### ")[2]
-    sections[heading] = "\n".join(lines) + ("\n### " + kept if kept else "")
-    RESULTS.write_text("\n".join(header) + "\n" + "\n".join(sections[title] for title in sorted(sections)))
-
+    write_section(heading, lines)
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -65,7 +65,8 @@ class BasicsForm(CampaignForm):
         _l("Duration in days"), validators=[InputRequired(), NumberRange(MIN_DURATION_DAYS, MAX_DURATION_DAYS)],
         description=_l("From launch to deadline: 1 to 60 days. Shorter campaigns often do better."))
     story = TextAreaField(_l("Story"), validators=[Length(max=50000)],
-                          description=_l("Markdown. What you are making, who you are, why it matters."))
+                          description=_l("Markdown. What you are making, who you are, why it matters."),
+                          render_kw={"rows": 14})
     risks = TextAreaField(_l("Risks and challenges"), validators=[Length(max=10000)],
                           description=_l("What could go wrong, and how you will handle it."))
 
