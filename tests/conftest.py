@@ -4,11 +4,12 @@ Every test that uses `app` runs once per database: SQLite always, PostgreSQL whe
 CROWDFUND_TEST_DATABASE_URL is set. With CROWDFUND_REQUIRE_SERVICES=1 (CI) a missing
 service fails the run instead of skipping. The schema is built by the migrations once per
 database per session; each test starts from empty tables (categories are seeded data)."""
-import secrets
 import itertools
 import os
+import secrets
 from contextlib import contextmanager
 from datetime import date, timedelta
+from functools import lru_cache
 
 import pytest
 from flask_migrate import upgrade
@@ -182,12 +183,41 @@ def make_user(request, database_url):
 STORY = ("We are a two-person bakery in Leeds building a second oven so we can supply three local cafés. " * 4).strip()
 
 
+@lru_cache(maxsize=1)
+def _factory_cover_files():
+    """One small cover processed once per test process: {(width, ext): bytes}, width, height."""
+    from io import BytesIO
+
+    from PIL import Image as PILImage
+
+    from crowdfund.media.processing import process_image
+
+    buffer = BytesIO()
+    PILImage.new("RGB", (1600, 900), (214, 140, 60)).save(buffer, "PNG")
+    processed = process_image(buffer.getvalue(), "cover", max_pixels=2 * 10**6, max_bytes=10**6)
+    return processed
+
+
+def _factory_cover():
+    """A cover Image row whose files exist in the app's storage (copied, not processed again)."""
+    from crowdfund.media.models import Image
+    from crowdfund.media.processing import CONTENT_TYPES
+    from crowdfund.media.storage import get_storage
+
+    processed = _factory_cover_files()
+    image = Image(key=f"cover-{secrets.token_hex(16)}", kind="cover", width=processed.width, height=processed.height,
+                  widths=",".join(str(w) for w in processed.widths), formats="webp,jpg")
+    storage = get_storage()
+    for (width, ext), content in processed.files.items():
+        storage.save(image.file_name(width, ext), content, CONTENT_TYPES[ext])
+    return image
+
+
 @pytest.fixture
 def make_campaign(make_user):
     """A campaign in any state. complete=True fills everything the review checklist needs."""
     from crowdfund.campaigns.models import BudgetLine, Campaign, Category, Milestone, RewardTier
     from crowdfund.campaigns.services import unique_slug
-    from crowdfund.media.models import Image
 
     def make(founder=None, state="draft", title=None, goal=100_000, currency="USD", complete=True,
              funding_model="all_or_nothing", category_slug="food-drink", tiers=1, tier_quantity=None,
@@ -210,9 +240,7 @@ def make_campaign(make_user):
                            minimum_amount=1000 * (i + 1), quantity=tier_quantity,
                            estimated_delivery=date.today().replace(day=1) + timedelta(days=62))
                 for i in range(tiers)]
-            # A cover without files: pages link to variants that were never made (no Pillow work per test).
-            campaign.cover = Image(key=f"cover-{secrets.token_hex(16)}", kind="cover", width=1600, height=900,
-                                   widths="400,800,1600", formats="webp,jpg")
+            campaign.cover = _factory_cover()
             campaign.cover_alt = "The new oven in the bakery"
             campaign.milestones = [
                 Milestone(title="Oven installed", description="Installed and inspected",
@@ -273,3 +301,56 @@ def outbox(app):
     messages = mail_outbox()
     messages.clear()
     return messages
+
+
+@pytest.fixture
+def login(app):
+    """login(user) -> a new test client logged in as user."""
+
+    def log_in(user):
+        client = app.test_client()
+        response = client.post("/login", data={"email": user.email, "password": PASSWORD})
+        assert response.status_code == 302
+        return client
+
+    return log_in
+
+
+@pytest.fixture
+def founder(make_user):
+    return make_user(display_name="Fay Baker")
+
+
+@pytest.fixture
+def founder_client(login, founder):
+    """A test client logged in as `founder`."""
+    return login(founder)
+
+
+@pytest.fixture
+def fresh_app(database_url, tmp_path):
+    """The app on a database of its own with nothing in it: a new SQLite file, or a new
+    PostgreSQL schema (dropped afterwards)."""
+    schema = None
+    if database_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+    else:
+        schema = f"crowdfund_fresh_{os.getpid()}"
+        base = os.environ["CROWDFUND_TEST_DATABASE_URL"]
+        url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+    config = {k: getattr(TestingConfig, k) for k in dir(TestingConfig) if k.isupper()}
+    config.update(SQLALCHEMY_DATABASE_URI=url, INSTANCE_DIR=tmp_path / "instance", UPLOAD_DIR=tmp_path / "uploads")
+    app = create_app(config)
+    with app.app_context():
+        if schema:
+            with db.engine.begin() as connection:
+                connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+                connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        try:
+            yield app
+        finally:
+            db.session.remove()
+            if schema:
+                with db.engine.begin() as connection:
+                    connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            db.engine.dispose()

@@ -1,14 +1,10 @@
 """The migrations build exactly the models' schema, and can be undone and redone, on both databases."""
-import os
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, text
 
-from config import TestingConfig
-from crowdfund import create_app
 from crowdfund.database import include_object
 from crowdfund.discovery.services import search_query
 from crowdfund.extensions import db
@@ -35,35 +31,6 @@ def test_migrations_build_exactly_the_models_schema(app):
 
 def test_every_model_table_is_created_by_the_migrations(app):
     assert _tables() >= set(db.metadata.tables)
-
-
-@pytest.fixture
-def fresh_app(database_url, tmp_path):
-    """The app on a database of its own with nothing in it: a new SQLite file, or a new
-    PostgreSQL schema (dropped afterwards)."""
-    schema = None
-    if database_url.startswith("sqlite"):
-        url = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
-    else:
-        schema = f"crowdfund_migrations_{os.getpid()}"
-        base = os.environ["CROWDFUND_TEST_DATABASE_URL"]
-        url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
-    config = {k: getattr(TestingConfig, k) for k in dir(TestingConfig) if k.isupper()}
-    config.update(SQLALCHEMY_DATABASE_URI=url, INSTANCE_DIR=tmp_path / "instance", UPLOAD_DIR=tmp_path / "uploads")
-    app = create_app(config)
-    with app.app_context():
-        if schema:
-            with db.engine.begin() as connection:
-                connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-                connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        try:
-            yield app
-        finally:
-            db.session.remove()
-            if schema:
-                with db.engine.begin() as connection:
-                    connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            db.engine.dispose()
 
 
 def _new_campaign_is_found_by_search(make_campaign):

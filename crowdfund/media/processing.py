@@ -109,7 +109,7 @@ def process_image(data: bytes, kind: str, *, max_pixels: int, max_bytes: int) ->
     top = VARIANT_WIDTHS[kind][-1]
     try:
         orientation = _orientation(image)
-        if image.format == "JPEG":
+        if image.format in ("JPEG", "MPO"):  # MPO: the JPEG many phones write (with a depth map)
             # Decode at the smallest 1/2, 1/4 or 1/8 scale still at least as large as needed.
             width, height = image.size
             if orientation in (5, 6, 7, 8):  # shown rotated: the shown width is the stored height
@@ -126,6 +126,9 @@ def process_image(data: bytes, kind: str, *, max_pixels: int, max_bytes: int) ->
         icc = image.info.get("icc_profile")
         if orientation != 1:
             image = ImageOps.exif_transpose(image)
+        if image.mode.startswith("I;16") or image.mode == "I":
+            # 16-bit greyscale PNG: Pillow's own conversion clips every level above 255 to white.
+            image = image.convert("I").point(lambda level: level / 257).convert("L")
         if image.mode not in ("RGB", "RGBA", "L"):
             image = image.convert("RGBA" if "transparency" in image.info or image.mode in ("LA", "PA", "P")
                                   else "RGB")

@@ -70,18 +70,18 @@ def parse_video_url(text: str) -> Video:
             video_id = (parse_qs(parts.query).get("v") or [""])[0]
         elif len(segments) == 2 and segments[0] in ("embed", "shorts", "live", "v"):
             video_id = segments[1]
-        if video_id and YOUTUBE_ID.match(video_id):
+        if video_id and YOUTUBE_ID.fullmatch(video_id):
             return Video("youtube", video_id)
     elif host in YOUTU_BE_HOSTS:
-        if len(segments) == 1 and YOUTUBE_ID.match(segments[0]):
+        if len(segments) == 1 and YOUTUBE_ID.fullmatch(segments[0]):
             return Video("youtube", segments[0])
     elif host in VIMEO_HOSTS:
         if host == "player.vimeo.com":
             video_id = segments[1] if len(segments) == 2 and segments[0] == "video" else None
         elif segments:
             # vimeo.com/123, vimeo.com/channels/staffpicks/123, vimeo.com/123/abcdef (unlisted hash)
-            numeric = [s for s in segments if VIMEO_ID.match(s)]
+            numeric = [s for s in segments if VIMEO_ID.fullmatch(s)]
             video_id = numeric[0] if numeric else None
-        if video_id and VIMEO_ID.match(video_id):
+        if video_id and VIMEO_ID.fullmatch(video_id):
             return Video("vimeo", video_id)
     raise _refuse()
