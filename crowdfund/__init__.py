@@ -79,8 +79,9 @@ def register_blueprints(app) -> None:
     from crowdfund.moderation.routes import bp as moderation_bp
     from crowdfund.payments.routes import bp as payments_bp
     from crowdfund.pledges.routes import bp as pledges_bp
+    from crowdfund.updates.routes import bp as updates_bp
 
-    for bp in (discovery_bp, accounts_bp, campaigns_bp, moderation_bp, media_bp, pledges_bp, payments_bp):
+    for bp in (discovery_bp, accounts_bp, campaigns_bp, moderation_bp, media_bp, pledges_bp, payments_bp, updates_bp):
         app.register_blueprint(bp)
 
 

@@ -1,5 +1,5 @@
 """Filters and globals the templates use to show money, dates and Markdown."""
-from flask_babel import format_date, format_datetime, get_locale, gettext, ngettext
+from flask_babel import format_date, format_datetime, format_timedelta, get_locale, gettext, ngettext
 
 from crowdfund import money
 from crowdfund.campaigns.models import STATE_LABELS
@@ -38,6 +38,7 @@ def register(app) -> None:
         date=lambda value, fmt="medium": format_date(value, fmt) if value else "",
         time_left=format_time_left,
         basis_points=format_basis_points,
+        timedelta=lambda value: format_timedelta(value, threshold=1),
     )
     from crowdfund.media.services import image_url
 
