@@ -80,8 +80,12 @@ def register_blueprints(app) -> None:
     from crowdfund.payments.routes import bp as payments_bp
     from crowdfund.pledges.routes import bp as pledges_bp
     from crowdfund.updates.routes import bp as updates_bp
+    from crowdfund.comments.routes import bp as comments_bp
+    from crowdfund.dashboard.routes import bp as dashboard_bp
+    from crowdfund.notifications.routes import bp as notifications_bp
 
-    for bp in (discovery_bp, accounts_bp, campaigns_bp, moderation_bp, media_bp, pledges_bp, payments_bp, updates_bp):
+    for bp in (discovery_bp, accounts_bp, campaigns_bp, moderation_bp, media_bp, pledges_bp, payments_bp, updates_bp,
+               comments_bp, dashboard_bp, notifications_bp):
         app.register_blueprint(bp)
 
 

@@ -10,6 +10,8 @@ from crowdfund.moderation import models as _moderation  # noqa: F401
 from crowdfund.payments import models as _payments  # noqa: F401
 from crowdfund.pledges import models as _pledges  # noqa: F401
 from crowdfund.updates import models as _updates  # noqa: F401
+from crowdfund.comments import models as _comments  # noqa: F401
+from crowdfund.notifications import models as _notifications  # noqa: F401
 
 # SQLite full-text search: an external-content FTS5 table over campaign title, blurb and
 # story, kept in step by triggers, so no code path can forget to index a change.

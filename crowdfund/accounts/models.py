@@ -3,7 +3,7 @@ from datetime import datetime
 
 from flask import current_app
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, String, Text, true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -26,6 +26,9 @@ class User(UserMixin, db.Model):
     bio: Mapped[str] = mapped_column(Text, default="")
     avatar_id: Mapped[int | None] = mapped_column(ForeignKey("image.id", ondelete="SET NULL"))
     email_verified_at: Mapped[datetime | None]
+    # Email preferences (each email's unsubscribe link turns one off).
+    email_updates: Mapped[bool] = mapped_column(default=True, server_default=sa_true())
+    email_follows: Mapped[bool] = mapped_column(default=True, server_default=sa_true())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # What the session cookie carries instead of the id: rotated on password change,
     # which signs out every other session of that user.

@@ -174,5 +174,14 @@ class Milestone(db.Model):
     due_date: Mapped[date] = mapped_column(Date)
     # Share of the collected funds this milestone releases, in basis points (10000 = 100 %).
     release_bp: Mapped[int]
+    # What the founder last reported (crowdfund/updates): planned -> on_track | delayed | completed.
+    status: Mapped[str] = mapped_column(String(16), default="planned", server_default="planned")
+    revised_due_date: Mapped[date | None] = mapped_column(Date)
+    completed_on: Mapped[date | None] = mapped_column(Date)
 
     campaign: Mapped[Campaign] = relationship(back_populates="milestones")
+
+    @property
+    def expected_date(self) -> date:
+        """When it is now expected: done, re-planned, or as first planned."""
+        return self.completed_on or self.revised_due_date or self.due_date
