@@ -54,10 +54,13 @@ class Config:
     MAIL_PASSWORD = _env("MAIL_PASSWORD")
     MAIL_USE_TLS = _env_bool("MAIL_USE_TLS")
     MAIL_DEFAULT_SENDER = _env("MAIL_DEFAULT_SENDER", "crowdfund <noreply@crowdfund.localhost>")
+    # Notification emails (updates, results, follows) are sent by Celery tasks, this many recipients per task.
+    NOTIFY_BATCH_SIZE = int(_env("NOTIFY_BATCH_SIZE", 100))
 
     RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
     LOGIN_RATE_LIMIT = _env("LOGIN_RATE_LIMIT", "10 per minute")
+    COMMENT_RATE_LIMIT = _env("COMMENT_RATE_LIMIT", "5 per minute")
 
     EMAIL_TOKEN_MAX_AGE = int(_env("EMAIL_TOKEN_MAX_AGE", 3 * 24 * 3600))
     RESET_TOKEN_MAX_AGE = int(_env("RESET_TOKEN_MAX_AGE", 3600))

@@ -12,6 +12,7 @@ def run_periodic_jobs(now=None) -> dict:
     from crowdfund.campaigns.lifecycle import close_due_campaigns
     from crowdfund.clock import utcnow
     from crowdfund.extensions import db
+    from crowdfund.notifications.services import queue_ending_soon
     from crowdfund.payments.charging import run_payment_jobs
     from crowdfund.pledges.services import expire_abandoned_pledges
 
@@ -23,6 +24,7 @@ def run_periodic_jobs(now=None) -> dict:
         # Charging commits claim by claim (see payments/charging.py), so it runs after the closing
         # commit rather than inside close_due_campaigns; it also picks up what a crashed run left.
         run_payment_jobs(now)
+        queue_ending_soon(now)  # followers' "48 hours left" email, once each (notifications)
         return result
     except Exception:
         db.session.rollback()

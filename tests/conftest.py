@@ -89,6 +89,7 @@ def _forget_cached_user(sender, **extra):
     # The test's app context is reused by every request, so Flask-Login's user cached on `g`
     # would leak from one client (or login) to the next and hide permission bugs.
     g.pop("_login_user", None)
+    g.pop("csrf_token", None)  # Flask-WTF's token of the previous session (login starts a new one)
 
 
 @contextmanager

@@ -49,6 +49,9 @@ class ProfileForm(FlaskForm):
     bio = TextAreaField(_l("About you"), validators=[Length(max=2000)],
                         description=_l("Shown on your public profile. Markdown allowed."))
     avatar = FileField(_l("Avatar (JPEG, PNG, WebP or GIF)"))
+    email_updates = BooleanField(_l("Email me updates, milestone reports and results of campaigns I back"))
+    email_follows = BooleanField(_l("Email me when a campaign I follow posts a public update, 48 hours before its "
+                                    "deadline, and when its founder launches a new campaign"))
 
 
 class EmptyForm(FlaskForm):

@@ -185,6 +185,8 @@ def settings():
         if saved:
             current_user.display_name = form.display_name.data.strip()
             current_user.bio = form.bio.data or ""
+            current_user.email_updates = bool(form.email_updates.data)
+            current_user.email_follows = bool(form.email_follows.data)
             db.session.commit()
             flash(_("Your profile is saved."), "success")
             return redirect(url_for("accounts.settings"))

@@ -12,6 +12,7 @@ from crowdfund.campaigns.services import missing_items
 from crowdfund.errors import IllegalTransition, NotAllowed
 from crowdfund.extensions import db
 from crowdfund.moderation.services import record_action
+from crowdfund.notifications.services import notify_after_commit
 from crowdfund.pledges.services import pledged_totals, void_open_pledges
 
 
@@ -85,6 +86,7 @@ def launch(campaign: Campaign, user, now: datetime) -> None:
     _require_founder(campaign, user)
     transition(campaign, "live", launched_at=now, deadline=now + timedelta(days=campaign.duration_days))
     record_action(user, "launched", campaign)
+    notify_after_commit("launch", campaign.id)
 
 
 def cancel(campaign: Campaign, user, reason: str, now: datetime):
@@ -139,5 +141,6 @@ def close_due_campaigns(now: datetime) -> dict[str, int]:
         if outcome == "failed":
             void_open_pledges(campaign)
         record_action(None, outcome, campaign, details={"pledged": pledged, "goal": campaign.goal})
+        notify_after_commit("campaign-result", campaign.id)
         counts[outcome] += 1
     return counts

@@ -7,11 +7,29 @@ from crowdfund.clock import utcnow
 from crowdfund.errors import NotAllowed
 from crowdfund.extensions import db
 from crowdfund.markdown import render_markdown
+from crowdfund.notifications import services as notifications
 from crowdfund.updates import services
 from crowdfund.updates.forms import UpdateForm
-from crowdfund.updates.models import Update
+from crowdfund.updates.models import MILESTONE_STATUS_LABELS, Update
 
 bp = Blueprint("updates", __name__)
+
+
+# Data for the campaign page's includes (templates/updates/_campaign_section.html and
+# templates/campaigns/_budget_and_milestones.html): each a constant number of queries.
+bp.app_template_global("spend_by_line")(services.spend_by_line)
+bp.app_template_global("milestone_reports")(services.milestone_reports)
+
+
+@bp.app_template_global()
+def update_accountability(campaign):
+    """The "request an update" state for the current user (see services.accountability)."""
+    return services.accountability(campaign, current_user)
+
+
+@bp.app_template_global()
+def milestone_status_label(status: str) -> str:
+    return str(MILESTONE_STATUS_LABELS.get(status, status))
 
 
 @bp.get("/c/<slug>/updates")
@@ -21,6 +39,21 @@ def index(slug):
                            reader=services.reads_backer_updates(current_user, campaign),
                            is_owner=current_user.is_authenticated and current_user.id == campaign.founder_id,
                            now=utcnow())
+
+
+@bp.post("/c/<slug>/updates/request")
+@login_required
+def request_update(slug):
+    """A backer asks the founder for news after 30 days of silence (once per silence)."""
+    campaign = campaign_for_viewer(slug, current_user)
+    try:
+        services.request_update(campaign, current_user, utcnow())
+    except services.AlreadyRequested as error:
+        flash(error.message, "info")
+    else:
+        db.session.commit()
+        flash(_("Thank you: the founder has been told that you are waiting for news."), "success")
+    return redirect(url_for("campaigns.show", slug=slug) + "#updates-h", 303)
 
 
 @bp.get("/c/<slug>/updates/<int:update_id>")
@@ -43,19 +76,46 @@ def new(slug):
     if campaign.state not in services.POSTING_STATES:
         flash(_("Updates can be posted once the campaign has launched."), "warning")
         return redirect(url_for("campaigns.show", slug=slug))
-    form = UpdateForm()
+    reporting = campaign.state in services.REPORTING_STATES
+    form = UpdateForm(campaign=campaign)
     if form.validate_on_submit():
+        report, spend = _reports_from(form) if reporting else (None, [])
         try:
             update = services.post_update(campaign, current_user, form.title.data, form.body.data,
-                                          form.visibility.data)
+                                          form.visibility.data, milestone_report=report, spend=spend)
+        except services.ReportRefused as error:
+            _field_named(form, error.field).errors.append(error.message)
         except NotAllowed as error:
             form.visibility.errors.append(error.message)
         else:
             db.session.commit()
+            notifications.update_posted(update)  # emails backers (and followers if public), in batches
             flash(_("Your update is posted."), "success")
             return redirect(url_for("updates.show", slug=slug, update_id=update.id))
-    return render_template("updates/new.html", campaign=campaign, form=form), \
+    return render_template("updates/new.html", campaign=campaign, form=form, reporting=reporting), \
         422 if request.method == "POST" else 200
+
+
+def _reports_from(form: UpdateForm):
+    """The milestone report and spend lines the founder filled in (empty and zero amounts are none)."""
+    report = None
+    if form.milestone_id.data is not None:
+        status = form.milestone_status.data
+        report = services.MilestoneReport(
+            milestone_id=form.milestone_id.data, status=status,
+            new_date=form.milestone_new_date.data if status == "delayed" else None,
+            note={"delayed": form.milestone_reason.data, "completed": form.milestone_evidence.data}.get(status) or "")
+    spend = [services.SpendLine(line.id, entry.amount.minor, entry.note.data or "", form_field=entry.amount.name)
+             for line, entry in form.spend_rows() if entry.amount.minor]
+    return report, spend
+
+
+def _field_named(form: UpdateForm, name: str | None):
+    """The form field an error belongs to (the visibility field when none is named)."""
+    fields = {field.name: field for field in form}
+    for entry in form.spend:
+        fields.update({field.name: field for field in entry.form})
+    return fields.get(name) or form.visibility
 
 
 @bp.get("/c/<slug>/updates.atom")
