@@ -84,6 +84,11 @@ class Config:
     STRIPE_JS_URL = _env("STRIPE_JS_URL")
     # The platform keeps this share of collected money (basis points: 500 = 5 %).
     PLATFORM_FEE_BP = int(_env("PLATFORM_FEE_BP", 500))
+    # Payouts (crowdfund/payouts): the share of the founder's money released at success without review
+    # (basis points; 0 = none), and whether a founder needs a Connect account able to receive
+    # transfers before launching (set REQUIRE_PAYOUT_ACCOUNT=0 to relax this, e.g. for a demo).
+    FIRST_TRANCHE_BP = int(_env("FIRST_TRANCHE_BP", 2000))
+    REQUIRE_PAYOUT_ACCOUNT = _env_bool("REQUIRE_PAYOUT_ACCOUNT", True)
     # A backer whose card failed at the deadline has this long to fix it before the pledge is dropped.
     FIX_WINDOW_DAYS = int(_env("FIX_WINDOW_DAYS", 7))
     FIX_REMINDER_HOURS = int(_env("FIX_REMINDER_HOURS", 48))
@@ -114,6 +119,7 @@ class TestingConfig(Config):
     CELERY_BROKER_URL = None  # tasks run in-process; tests/test_celery_worker.py starts a real worker
     MAIL_BACKEND = "memory"
     RATELIMIT_ENABLED = False
+    REQUIRE_PAYOUT_ACCOUNT = False  # tests that need the rule turn it on
 
 
 class ProductionConfig(Config):

@@ -19,7 +19,9 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "approved": ("live",),
     "live": ("successful", "failed", "cancelled", "suspended"),
     "rejected": (),
-    "successful": (),
+    # A moderator declares a funded campaign abandoned: the money not yet released goes back to backers.
+    "successful": ("abandoned",),
+    "abandoned": (),
     "failed": (),
     "cancelled": (),
     "suspended": (),
@@ -29,11 +31,12 @@ STATE_LABELS = {
     "draft": _l("Draft"), "in_review": _l("In review"), "changes_requested": _l("Changes requested"),
     "approved": _l("Approved"), "live": _l("Live"), "rejected": _l("Rejected"), "successful": _l("Funded"),
     "failed": _l("Not funded"), "cancelled": _l("Cancelled"), "suspended": _l("Suspended"),
+    "abandoned": _l("Abandoned"),
 }
 EDITABLE_STATES = ("draft", "changes_requested")
 # States anyone may see; the others only the founder and moderators.
-PUBLIC_STATES = ("live", "successful", "failed", "cancelled", "suspended")
-ENDED_STATES = ("successful", "failed", "cancelled", "suspended")
+PUBLIC_STATES = ("live", "successful", "failed", "cancelled", "suspended", "abandoned")
+ENDED_STATES = ("successful", "failed", "cancelled", "suspended", "abandoned")
 
 
 class Category(db.Model):

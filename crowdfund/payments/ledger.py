@@ -10,7 +10,7 @@ from crowdfund.extensions import db
 from crowdfund.payments.models import LEDGER_KINDS, LedgerEntry
 
 # The sign each kind's amount must carry.
-SIGNS = {"charge": 1, "refund": -1, "platform_fee": 1, "dispute": -1}
+SIGNS = {"charge": 1, "refund": -1, "platform_fee": 1, "dispute": -1, "release": -1}
 
 
 @dataclass(frozen=True)
@@ -21,11 +21,18 @@ class MoneyTotals:
     refunded: int = 0
     platform_fees: int = 0
     disputed: int = 0
+    released: int = 0
 
     @property
     def net(self) -> int:
-        """Money the platform holds for the campaign: collected less refunds and disputes."""
+        """Money kept from backers: collected less refunds and disputes (fees and releases included)."""
         return self.collected - self.refunded - self.disputed
+
+    @property
+    def held(self) -> int:
+        """Money the platform still holds for the founder: net less the platform's fees and what was
+        already released. collected == held + released + refunded + disputed + platform_fees."""
+        return self.net - self.platform_fees - self.released
 
 
 def book(campaign_id: int, kind: str, amount: int, currency: str, pledge_id: int | None = None,
@@ -65,9 +72,10 @@ def money_totals(campaign_ids) -> dict[int, MoneyTotals]:
         return func.coalesce(func.sum(case((LedgerEntry.kind == kind, LedgerEntry.amount), else_=0)), 0)
 
     rows = db.session.execute(
-        db.select(LedgerEntry.campaign_id, total("charge"), total("refund"), total("platform_fee"), total("dispute"))
+        db.select(LedgerEntry.campaign_id, total("charge"), total("refund"), total("platform_fee"), total("dispute"),
+                  total("release"))
         .where(LedgerEntry.campaign_id.in_(ids)).group_by(LedgerEntry.campaign_id))
-    return {cid: MoneyTotals(int(c), -int(r), int(f), -int(d)) for cid, c, r, f, d in rows}
+    return {cid: MoneyTotals(int(c), -int(r), int(f), -int(d), -int(rel)) for cid, c, r, f, d, rel in rows}
 
 
 def pledge_balance(pledge_id: int) -> tuple[int, int]:

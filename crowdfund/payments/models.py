@@ -7,7 +7,7 @@ from crowdfund.clock import utcnow
 from crowdfund.extensions import db
 
 # Kinds of ledger entries, and the sign their amount carries: money in is positive.
-LEDGER_KINDS = ("charge", "refund", "platform_fee", "dispute")
+LEDGER_KINDS = ("charge", "refund", "platform_fee", "dispute", "release")
 
 
 class LedgerEntry(db.Model):
@@ -15,7 +15,8 @@ class LedgerEntry(db.Model):
 
     charge: money collected from a backer (+); refund: money given back (−); platform_fee: the
     platform's share of a charge (+, money the founder will not receive); dispute: money taken back
-    by a card dispute (−)."""
+    by a card dispute (−); release: money transferred to the founder's Connect account (−, keyed by the
+    Stripe transfer id)."""
 
     __table_args__ = (
         CheckConstraint(f"kind IN ({', '.join(repr(k) for k in LEDGER_KINDS)})", name="known_kind"),
