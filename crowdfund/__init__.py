@@ -83,9 +83,11 @@ def register_blueprints(app) -> None:
     from crowdfund.comments.routes import bp as comments_bp
     from crowdfund.dashboard.routes import bp as dashboard_bp
     from crowdfund.notifications.routes import bp as notifications_bp
+    from crowdfund.payouts.account_routes import bp as payout_accounts_bp
+    from crowdfund.payouts.routes import bp as payouts_bp
 
     for bp in (discovery_bp, accounts_bp, campaigns_bp, moderation_bp, media_bp, pledges_bp, payments_bp, updates_bp,
-               comments_bp, dashboard_bp, notifications_bp):
+               comments_bp, dashboard_bp, notifications_bp, payout_accounts_bp, payouts_bp):
         app.register_blueprint(bp)
 
 

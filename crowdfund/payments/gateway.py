@@ -288,3 +288,56 @@ def setup_intent_belongs_to(setup_intent_id: str, customer_id: str, pledge_id: i
     customer = getattr(intent, "customer", None)
     customer = customer if isinstance(customer, str) or customer is None else customer.id
     return customer == customer_id and _metadata(intent).get("pledge_id") == str(pledge_id)
+
+
+# --- Connect: founders' payout accounts and transfers to them (crowdfund/payouts) -----------------
+
+@dataclass(frozen=True)
+class AccountStatus:
+    details_submitted: bool
+    transfers_active: bool
+    payouts_enabled: bool
+
+
+def create_connect_account(email: str, user_id: int, country: str | None = None) -> str:
+    """A new Express account for a founder, able to receive transfers once onboarded; returns its id."""
+    params = {"type": "express", "email": email, "capabilities": {"transfers": {"requested": True}},
+              "metadata": {"user_id": str(user_id)}}
+    if country:
+        params["country"] = country
+    return _call(client().v1.accounts.create, params=params).id
+
+
+def account_link_url(account_id: str, refresh_url: str, return_url: str) -> str:
+    """Where to send the founder to fill in (or finish) the account's onboarding at Stripe."""
+    return _call(client().v1.account_links.create, params={
+        "account": account_id, "refresh_url": refresh_url, "return_url": return_url,
+        "type": "account_onboarding"}).url
+
+
+def account_status(account_id: str) -> AccountStatus:
+    """The account as Stripe sees it now (after onboarding, or on account.updated)."""
+    account = _call(client().v1.accounts.retrieve, account_id)
+    capabilities = getattr(account, "capabilities", None) or {}
+    transfers = capabilities.get("transfers") if hasattr(capabilities, "get") else None
+    return AccountStatus(bool(getattr(account, "details_submitted", False)), transfers == "active",
+                         bool(getattr(account, "payouts_enabled", False)))
+
+
+def create_transfer(amount: int, currency: str, destination: str, transfer_group: str, idempotency_key: str,
+                    metadata: dict) -> str:
+    """Move amount (minor units) of the platform's balance to a connected account; returns the transfer id."""
+    return _call(client().v1.transfers.create, params={
+        "amount": amount, "currency": currency.lower(), "destination": destination,
+        "transfer_group": transfer_group, "metadata": metadata},
+        options={"idempotency_key": idempotency_key}).id
+
+
+def find_transfer(transfer_group: str, metadata_key: str, value: str) -> str | None:
+    """The id of the transfer in the group whose metadata[metadata_key] is value, or None (used to
+    learn whether a transfer whose call failed midway was made after all)."""
+    transfers = _call(client().v1.transfers.list, params={"transfer_group": transfer_group, "limit": 100})
+    for transfer in transfers.data:
+        if _metadata(transfer).get(metadata_key) == value:
+            return transfer.id
+    return None

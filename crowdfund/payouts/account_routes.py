@@ -1,0 +1,3 @@
+from flask import Blueprint
+
+bp = Blueprint("payout_accounts", __name__)
