@@ -85,10 +85,12 @@ def register_blueprints(app) -> None:
     from crowdfund.notifications.routes import bp as notifications_bp
     from crowdfund.payouts.account_routes import bp as payout_accounts_bp
     from crowdfund.payouts.routes import bp as payouts_bp
+    from crowdfund.payouts import transparency
 
     for bp in (discovery_bp, accounts_bp, campaigns_bp, moderation_bp, media_bp, pledges_bp, payments_bp, updates_bp,
                comments_bp, dashboard_bp, notifications_bp, payout_accounts_bp, payouts_bp):
         app.register_blueprint(bp)
+    transparency.register(app)  # template globals: the campaign page's money section, overdue badges
 
 
 def register_errorhandlers(app) -> None:

@@ -5,6 +5,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 from io import BytesIO
 
+from flask import current_app
 from PIL import Image, ImageDraw, ImageFont
 from werkzeug.security import generate_password_hash
 
@@ -16,6 +17,7 @@ from crowdfund.extensions import db
 from crowdfund.media.models import GalleryImage
 from crowdfund.media.services import store_image
 from crowdfund.moderation.services import record_action
+from crowdfund.payments import ledger
 from crowdfund.pledges.models import Pledge
 
 DEMO_PASSWORD = "demo-crowdfund-2026"
@@ -238,5 +240,14 @@ def _pledges(campaign, backers, rng, now, state):
         if tier is not None and tier.quantity is not None and pledge_state in ("active", "collected"):
             tier.claimed += 1
         created = (campaign.launched_at or now) + timedelta(hours=rng.randint(1, 24 * 20))
-        db.session.add(Pledge(campaign_id=campaign.id, backer_id=backer.id, reward_tier_id=tier.id if tier else None,
-                              amount=amount, state=pledge_state, created_at=min(created, now)))
+        pledge = Pledge(campaign_id=campaign.id, backer_id=backer.id, reward_tier_id=tier.id if tier else None,
+                        amount=amount, state=pledge_state, created_at=min(created, now))
+        db.session.add(pledge)
+        if pledge_state == "collected":
+            # The ledger of a funded campaign, as if the cards had been charged (no Stripe objects
+            # behind these rows: demo refunds of them cannot go through Stripe).
+            db.session.flush()
+            ledger.book(campaign.id, "charge", amount, campaign.currency, pledge.id, note="Demo data")
+            fee = amount * current_app.config["PLATFORM_FEE_BP"] // 10000
+            if fee:
+                ledger.book(campaign.id, "platform_fee", fee, campaign.currency, pledge.id, note="Demo data")

@@ -14,6 +14,7 @@ def run_periodic_jobs(now=None) -> dict:
     from crowdfund.extensions import db
     from crowdfund.notifications.services import queue_ending_soon
     from crowdfund.payments.charging import run_payment_jobs
+    from crowdfund.payouts.releases import run_release_jobs
     from crowdfund.pledges.services import expire_abandoned_pledges
 
     now = now or utcnow()
@@ -24,6 +25,7 @@ def run_periodic_jobs(now=None) -> dict:
         # Charging commits claim by claim (see payments/charging.py), so it runs after the closing
         # commit rather than inside close_due_campaigns; it also picks up what a crashed run left.
         run_payment_jobs(now)
+        run_release_jobs(now)  # first tranches once charging settled; approved releases sent (payouts)
         queue_ending_soon(now)  # followers' "48 hours left" email, once each (notifications)
         return result
     except Exception:

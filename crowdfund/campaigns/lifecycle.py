@@ -84,6 +84,9 @@ DECISIONS = {"approve": approve, "request_changes": request_changes, "reject": r
 def launch(campaign: Campaign, user, now: datetime) -> None:
     """approved → live; the deadline is now plus the campaign's duration."""
     _require_founder(campaign, user)
+    from crowdfund.payouts.accounts import require_payout_account_for_launch
+
+    require_payout_account_for_launch(user)  # when REQUIRE_PAYOUT_ACCOUNT is on
     transition(campaign, "live", launched_at=now, deadline=now + timedelta(days=campaign.duration_days))
     record_action(user, "launched", campaign)
     notify_after_commit("launch", campaign.id)
@@ -108,6 +111,14 @@ def suspend(campaign: Campaign, moderator, reason: str, now: datetime):
     void_open_pledges(campaign)
     record_action(moderator, "suspended", campaign, reason)
     return _refund_collected_money(campaign, moderator, reason, now)
+
+
+def abandon(campaign: Campaign, moderator, reason: str):
+    """successful → abandoned by a moderator (the founder stopped delivering). Returns the audit
+    entry; refunding what was not released is crowdfund/payouts/abandon.py's job."""
+    reason = _require_reviewer(campaign, moderator, reason)
+    transition(campaign, "abandoned", review_reason=reason)
+    return record_action(moderator, "abandoned", campaign, reason)
 
 
 def _refund_collected_money(campaign: Campaign, actor, reason: str, now: datetime):

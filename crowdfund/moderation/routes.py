@@ -6,6 +6,7 @@ from werkzeug.exceptions import NotFound
 
 from crowdfund import money
 from crowdfund.campaigns import lifecycle, services as campaign_services
+from crowdfund.accounts.forms import EmptyForm
 from crowdfund.campaigns.forms import DecisionForm, ReasonForm
 from crowdfund.campaigns.models import STATE_LABELS, Campaign
 from crowdfund.clock import utcnow
@@ -15,6 +16,7 @@ from crowdfund.extensions import db
 from crowdfund.moderation import services
 from crowdfund.moderation.forms import RefundForm
 from crowdfund.payments import ledger, refunds
+from crowdfund.payouts import abandon as abandonment
 from crowdfund.pledges.models import Pledge
 from crowdfund.pledges.services import pledged_totals
 
@@ -181,3 +183,33 @@ def _flash_refunds(outcome, currency: str) -> None:
     if outcome.failed:
         flash(_("%(count)d pledge(s) could not be refunded now (Stripe did not answer). A moderator can retry "
                 "from the campaign's review page.", count=len(outcome.failed)), "error")
+
+
+# --- Overdue milestones and abandoned campaigns (crowdfund/payouts/abandon.py) ----------------------
+
+@bp.get("/overdue")
+def overdue():
+    return render_template("moderation/overdue.html", rows=abandonment.overdue_milestones(utcnow().date()))
+
+
+@bp.route("/campaigns/<int:campaign_id>/abandon", methods=["GET", "POST"])
+def abandon(campaign_id):
+    """Declare a funded campaign abandoned (reason + confirmation) and refund what is held; on an
+    abandoned campaign, finish refunds a Stripe failure left undone."""
+    campaign = _campaign(campaign_id)
+    if campaign.state not in ("successful", "abandoned"):
+        flash(_("Only a funded campaign can be declared abandoned."), "error")
+        return redirect(url_for("moderation.review", campaign_id=campaign.id), 303 if request.method == "POST" else 302)
+    form = abandonment.AbandonForm() if campaign.state == "successful" else EmptyForm()
+    if form.validate_on_submit():
+        reason = form.reason.data if isinstance(form, abandonment.AbandonForm) else ""
+        outcome = abandonment.declare_abandoned(campaign, current_user, reason, utcnow())
+        if outcome.declared:
+            flash(_("The campaign is abandoned; %(count)d release(s) waiting were rejected.",
+                    count=outcome.cancelled_releases), "success")
+        if outcome.busy:
+            flash(_("Refunds for this campaign are already being made; reload in a minute."), "error")
+        _flash_refunds(outcome if outcome.refunded or outcome.failed else None, campaign.currency)
+        return redirect(url_for("moderation.abandon", campaign_id=campaign.id), 303)
+    return render_template("payouts/abandon.html", campaign=campaign, form=form,
+                           **abandonment.abandonment_summary(campaign)), 422 if request.method == "POST" else 200

@@ -319,7 +319,8 @@ def account_status(account_id: str) -> AccountStatus:
     """The account as Stripe sees it now (after onboarding, or on account.updated)."""
     account = _call(client().v1.accounts.retrieve, account_id)
     capabilities = getattr(account, "capabilities", None) or {}
-    transfers = capabilities.get("transfers") if hasattr(capabilities, "get") else None
+    # SDK 16 objects are not dicts (no .get): read the capability as an attribute.
+    transfers = capabilities.get("transfers") if hasattr(capabilities, "get") else getattr(capabilities, "transfers", None)
     return AccountStatus(bool(getattr(account, "details_submitted", False)), transfers == "active",
                          bool(getattr(account, "payouts_enabled", False)))
 

@@ -10,8 +10,9 @@ aiohttp (its dependency) are imported only when the launcher runs, so ``crowdfun
 
 Routes: everything localstripe serves (``/v1/...``, its stand-in Stripe.js at ``/js.stripe.com/v3/``,
 ``DELETE /_config/data`` to empty the store, ``POST /_config/webhooks/{id}`` to register a webhook)
-plus the project's own test-only routes under ``/_standin/`` (Connect accounts and transfers come
-later). docs/localstripe.md tells how localstripe behaves.
+plus the project's own test-only routes: Stripe Connect (accounts, account links, transfers, under
+``/v1/``, and the stand-in onboarding page under ``/_standin/connect/``; see
+crowdfund.payments.standin_connect) and ``/_standin/health``. docs/localstripe.md tells how it behaves.
 """
 import argparse
 import logging
@@ -30,14 +31,23 @@ async def health(request):
 
 # The project's own routes. Stripe-shaped ones (e.g. /v1/accounts later) should NOT live under
 # /_standin/: they then get localstripe's API-key check and error format, like real Stripe routes.
-STANDIN_ROUTES = [("GET", "/_standin/health", health)]
+def standin_routes():
+    from crowdfund.payments import standin_connect
+
+    return [("GET", "/_standin/health", health), *standin_connect.ROUTES]
 
 
 async def standin_routes_bypass(request, handler):
     """Outermost middleware: /_standin/ routes skip localstripe's middlewares.
 
     Those demand an ``sk_`` key on every path but /_config/ and /js.stripe.com/ (and save the
-    store), which is wrong for a health check that anyone may call."""
+    store), which is wrong for a health check that anyone may call.
+
+    Also: localstripe's reset (DELETE /_config/data) empties the project's Connect data too."""
+    if request.method == "DELETE" and request.path == "/_config/data":
+        from crowdfund.payments import standin_connect
+
+        standin_connect.reset()
     if request.path.startswith("/_standin/"):
         return await request.match_info.handler(request)
     return await handler(request)
@@ -63,7 +73,7 @@ def build_app():
     # mounted under a prefix, and aiohttp resolves a catch-all add_domain("*") sub-app before the
     # parent's own routes. So the project's routes go into localstripe's router (allowed until the
     # app freezes at startup), plus a middleware in front of its own.
-    for method, path, handler in STANDIN_ROUTES:
+    for method, path, handler in standin_routes():
         app.router.add_route(method, path, handler)
     app.middlewares.insert(0, standin_routes_bypass)
     return app

@@ -154,7 +154,15 @@ def _tell_moderators_of_dispute(pledge_id: int, dispute: dict) -> None:
             current_app.logger.exception("Could not email %s about dispute %s", email, dispute.get("id"))
 
 
+def _account_updated(obj: dict, now: datetime, after: list) -> str:
+    """A founder's Connect account changed: re-read it from Stripe into their PayoutAccount."""
+    from crowdfund.payouts.accounts import account_updated
+
+    return account_updated(obj.get("id"), now)
+
+
 HANDLERS = {
+    "account.updated": _account_updated,
     "payment_intent.succeeded": _payment_intent_succeeded,
     "payment_intent.payment_failed": _payment_intent_failed,
     "setup_intent.succeeded": _setup_intent_succeeded,
