@@ -102,6 +102,8 @@ class Config:
     PAGE_SIZE = 12
     PASSWORD_HASH_METHOD = "scrypt"
     LOG_LEVEL = _env("LOG_LEVEL", "INFO")
+    # "json": one JSON object per log line with the request id (crowdfund/logs.py); "text": plain.
+    LOG_FORMAT = _env("LOG_FORMAT", "text")
     # Base of links in emails and anything built outside a request.
     PUBLIC_URL = _env("PUBLIC_URL", "http://127.0.0.1:5000")
 
@@ -126,6 +128,7 @@ class ProductionConfig(Config):
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
     IN_PROCESS_TICKER = _env_bool("IN_PROCESS_TICKER", False)
+    LOG_FORMAT = _env("LOG_FORMAT", "json")
 
     REQUIRED = ("SECRET_KEY", "DATABASE_URL")
 

@@ -95,8 +95,10 @@ def register_blueprints(app) -> None:
 
 def register_errorhandlers(app) -> None:
     from crowdfund.http_errors import register
+    from crowdfund.logs import register as register_logging
 
     register(app)
+    register_logging(app)  # request ids (X-Request-ID) and JSON log lines
 
 
 def register_template_helpers(app) -> None:

@@ -103,3 +103,95 @@ def reconcile(slug):
         click.echo(difference.message)
     click.echo(f"{len(differences)} difference(s) between the ledger and Stripe.", err=True)
     click.get_current_context().exit(1)
+
+
+def _masked_url(url) -> str:
+    """A URL with its password replaced by ***, for printing."""
+    if not url:
+        return "missing"
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(str(url))
+        if parts.password is None:
+            return str(url)
+        userinfo = f"{parts.username or ''}:***"
+        host = parts.hostname or ""
+        if ":" in host:  # IPv6
+            host = f"[{host}]"
+        netloc = f"{userinfo}@{host}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:
+        return "set (unparseable URL, not shown)"
+
+
+def _is_set(value) -> str:
+    return "set" if value else "missing"
+
+
+@crowdfund_cli.command("check-config")
+def check_config():
+    """Print the important settings (never a secret's value) and what is missing.
+
+    Exits with status 1 when a setting essential for the current CROWDFUND_ENV is missing."""
+    import config as config_module
+    from flask import current_app
+
+    cfg = current_app.config
+    env_name = config_module._env("CROWDFUND_ENV", "development")
+    config_class = config_module.CONFIGS.get(env_name)
+    secret_key = cfg.get("SECRET_KEY")
+    if not secret_key:
+        secret_state = "missing"
+    elif secret_key == "dev-only-not-secret":
+        secret_state = "missing (the development default is in use)"
+    else:
+        secret_state = "set"
+    media = cfg.get("MEDIA_STORAGE", "local")
+    rows = [
+        ("CROWDFUND_ENV", env_name),
+        ("SECRET_KEY", secret_state),
+        ("DATABASE_URL", _masked_url(cfg.get("SQLALCHEMY_DATABASE_URI"))),
+        ("CELERY_BROKER_URL", _masked_url(cfg.get("CELERY_BROKER_URL")) if cfg.get("CELERY_BROKER_URL")
+         else "missing (tasks run in the web process)"),
+        ("RATELIMIT_STORAGE_URI", _masked_url(cfg.get("RATELIMIT_STORAGE_URI"))),
+        ("MAIL_SERVER", cfg.get("MAIL_SERVER") or f"missing (mail backend: {cfg.get('MAIL_BACKEND')})"),
+        ("STRIPE_SECRET_KEY", _is_set(cfg.get("STRIPE_SECRET_KEY"))
+         + ("" if cfg.get("STRIPE_SECRET_KEY") else " (the Stripe stand-in is used: test mode)")),
+        ("STRIPE_WEBHOOK_SECRET", _is_set(cfg.get("STRIPE_WEBHOOK_SECRET"))),
+        ("MEDIA_STORAGE", media),
+        ("S3_BUCKET", cfg.get("S3_BUCKET") or ("missing" if media == "s3" else "not used")),
+    ]
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        click.echo(f"{name.ljust(width)}  {value}")
+
+    essential = []
+    if config_class is None:
+        essential.append(f"CROWDFUND_ENV (must be one of {', '.join(config_module.CONFIGS)})")
+    elif hasattr(config_class, "missing_settings"):
+        essential.extend(config_class.missing_settings())
+    if media == "s3" and not cfg.get("S3_BUCKET"):
+        essential.append("S3_BUCKET (MEDIA_STORAGE is s3)")
+
+    # What a production deployment should also have (ProductionConfig.missing_settings lists the
+    # ones it refuses to start without).
+    production = config_module.ProductionConfig
+    recommended = [name for name in production.missing_settings() if name not in essential]
+    if not cfg.get("CELERY_BROKER_URL"):
+        recommended.append("CELERY_BROKER_URL")
+    if str(cfg.get("RATELIMIT_STORAGE_URI", "")).startswith("memory://"):
+        recommended.append("RATELIMIT_STORAGE_URI (memory:// is not shared between workers)")
+    for name in ("MAIL_SERVER", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"):
+        if not cfg.get(name):
+            recommended.append(name)
+
+    click.echo("")
+    if essential:
+        click.echo(f"Missing (essential for {env_name}): {', '.join(essential)}")
+    else:
+        click.echo(f"Nothing essential for {env_name} is missing.")
+    if recommended:
+        click.echo(f"Missing for production: {', '.join(dict.fromkeys(recommended))}")
+    if essential:
+        click.get_current_context().exit(1)

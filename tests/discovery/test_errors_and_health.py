@@ -29,7 +29,7 @@ def test_healthz_reports_the_database_ok(client):
 
     assert response.status_code == 200
     assert response.is_json
-    assert response.get_json() == {"status": "ok", "database": "ok"}
+    assert response.get_json() == {"status": "ok", "database": "ok", "broker": "not configured"}
 
 
 def test_healthz_reports_an_unreachable_database_with_503(tmp_path):
@@ -41,7 +41,7 @@ def test_healthz_reports_an_unreachable_database_with_503(tmp_path):
     response = app.test_client().get("/healthz")
 
     assert response.status_code == 503
-    assert response.get_json() == {"status": "error", "database": "unavailable"}
+    assert response.get_json() == {"status": "degraded", "database": "error", "broker": "not configured"}
 
 
 @pytest.fixture
