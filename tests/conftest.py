@@ -215,6 +215,12 @@ def _factory_cover():
 
 
 @pytest.fixture
+def stored_image(app):
+    """stored_image() -> a new Image row whose variant files exist in the app's storage."""
+    return _factory_cover
+
+
+@pytest.fixture
 def make_campaign(make_user):
     """A campaign in any state. complete=True fills everything the review checklist needs."""
     from crowdfund.campaigns.models import BudgetLine, Campaign, Category, Milestone, RewardTier

@@ -144,9 +144,8 @@ BUGS = {
 # ---------------------------------------------------------------------------------------------
 
 @pytest.fixture
-def world(app, make_user, make_campaign, make_pledge, stripe_standin):
+def world(app, make_user, make_campaign, make_pledge, stripe_standin, stored_image):
     """The objects the rules' arguments point at, and the five kinds of user."""
-    from conftest import _factory_cover
     from crowdfund.accounts.services import make_token
     from crowdfund.comments.models import Comment
     from crowdfund.media.models import GalleryImage
@@ -171,7 +170,7 @@ def world(app, make_user, make_campaign, make_pledge, stripe_standin):
     db.session.add(update)
     db.session.flush()
     comment = Comment(campaign_id=campaign.id, author_id=backer.id, body="Good luck with the oven!")
-    gallery = GalleryImage(campaign_id=campaign.id, image=_factory_cover(), alt_text="The bakery", position=0)
+    gallery = GalleryImage(campaign_id=campaign.id, image=stored_image(), alt_text="The bakery", position=0)
     from crowdfund.campaigns.models import BudgetLine, Milestone, RewardTier
     from crowdfund.media.models import Image
 
