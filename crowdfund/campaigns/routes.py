@@ -20,7 +20,7 @@ from crowdfund.http_errors import widget_content_security_policy
 from crowdfund.markdown import render_markdown
 from crowdfund.moderation.services import audit_log_query
 from crowdfund.pledges.services import pledged_totals
-from crowdfund.updates.services import reads_backer_updates, updates_of
+from crowdfund.updates.services import latest_updates_of, reads_backer_updates
 
 bp = Blueprint("campaigns", __name__)
 
@@ -70,10 +70,10 @@ def show(slug):
                 Campaign.founder_id == campaign.founder_id, Campaign.launched_at.is_not(None))).scalar_one(),
     }
     is_owner = current_user.is_authenticated and current_user.id == campaign.founder_id
-    updates = updates_of(campaign)
+    updates, update_count = latest_updates_of(campaign)
     return render_template(
         "campaigns/show.html", campaign=campaign, pledged=pledged, backers=backers, now=utcnow(),
-        updates=updates[:3], update_count=len(updates), latest_update=updates[0].created_at if updates else None,
+        updates=updates, update_count=update_count, latest_update=updates[0].created_at if updates else None,
         update_reader=reads_backer_updates(current_user, campaign) if updates else False,
         percent=money.percent(pledged, campaign.goal), founder_stats=founder_stats, is_owner=is_owner,
         budget_total=sum(line.amount for line in campaign.budget_lines),

@@ -44,6 +44,15 @@ def updates_of(campaign: Campaign) -> list[Update]:
         .order_by(Update.created_at.desc(), Update.id.desc())).scalars())
 
 
+def latest_updates_of(campaign: Campaign, limit: int = 3) -> tuple[list[Update], int]:
+    """The campaign's newest updates and how many it has in all, in one query (the campaign page
+    shows a few; loading every update there would grow with the campaign's age)."""
+    rows = db.session.execute(
+        db.select(Update, db.func.count().over()).where(Update.campaign_id == campaign.id)
+        .order_by(Update.created_at.desc(), Update.id.desc()).limit(limit)).all()
+    return [update for update, _total in rows], (rows[0][1] if rows else 0)
+
+
 def public_updates_of(campaign: Campaign, limit: int = 50) -> list[Update]:
     return list(db.session.execute(
         db.select(Update).where(Update.campaign_id == campaign.id, Update.visibility == "public")
