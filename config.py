@@ -57,9 +57,13 @@ class Config:
     # Notification emails (updates, results, follows) are sent by Celery tasks, this many recipients per task.
     NOTIFY_BATCH_SIZE = int(_env("NOTIFY_BATCH_SIZE", 100))
 
+    # Rate limits (Flask-Limiter). memory:// counts per process; with several gunicorn workers use
+    # Redis (redis://...) so a limit counts every worker's requests.
     RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
+    RATELIMIT_HEADERS_ENABLED = True  # Retry-After and X-RateLimit-* on limited routes
     LOGIN_RATE_LIMIT = _env("LOGIN_RATE_LIMIT", "10 per minute")
+    SIGNUP_RATE_LIMIT = _env("SIGNUP_RATE_LIMIT", "10 per hour")
     COMMENT_RATE_LIMIT = _env("COMMENT_RATE_LIMIT", "5 per minute")
 
     EMAIL_TOKEN_MAX_AGE = int(_env("EMAIL_TOKEN_MAX_AGE", 3 * 24 * 3600))
@@ -94,6 +98,12 @@ class Config:
     FIX_REMINDER_HOURS = int(_env("FIX_REMINDER_HOURS", 48))
     PLEDGE_RATE_LIMIT = _env("PLEDGE_RATE_LIMIT", "20 per minute")
 
+    # How many proxies (nginx, a load balancer) stand in front of the app and set X-Forwarded-For
+    # and X-Forwarded-Proto; 0 trusts no such header (then rate limits count the proxy's address).
+    PROXY_COUNT = int(_env("PROXY_COUNT", 0))
+    # Strict-Transport-Security max-age in seconds (0: no header; production sends a year).
+    HSTS_SECONDS = int(_env("HSTS_SECONDS", 0))
+
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
@@ -125,16 +135,53 @@ class TestingConfig(Config):
 
 
 class ProductionConfig(Config):
+    """What a deployment runs (docs/operations.md). It refuses to start while anything in
+    missing_settings() is missing, and says what; `flask crowdfund check-config` prints the same."""
+
+    # Cookies only over HTTPS, and the session and remember cookies with the __Host- prefix
+    # (browsers then refuse them unless Secure, for this host only, Path=/).
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
+    SESSION_COOKIE_NAME = "__Host-session"
+    REMEMBER_COOKIE_NAME = "__Host-remember_token"
+    HSTS_SECONDS = int(_env("HSTS_SECONDS", 365 * 24 * 3600))
     IN_PROCESS_TICKER = _env_bool("IN_PROCESS_TICKER", False)
     LOG_FORMAT = _env("LOG_FORMAT", "json")
-
-    REQUIRED = ("SECRET_KEY", "DATABASE_URL")
+    # SQLAlchemy's pool of psycopg connections, per worker process: checked before use, renewed hourly.
+    SQLALCHEMY_ENGINE_OPTIONS = {
+        "pool_size": int(_env("DB_POOL_SIZE", 5)),
+        "max_overflow": int(_env("DB_MAX_OVERFLOW", 5)),
+        "pool_timeout": int(_env("DB_POOL_TIMEOUT", 10)),
+        "pool_pre_ping": True,
+        "pool_recycle": 3600,
+    }
 
     @classmethod
     def missing_settings(cls):
-        return [name for name in cls.REQUIRED if not _env(name)]
+        """Each essential setting that is missing, with what it is for."""
+        missing = []
+        if _env("SECRET_KEY") in (None, "dev-only-not-secret"):
+            missing.append("SECRET_KEY (signs sessions and email links; a long random string)")
+        if not _env("DATABASE_URL"):
+            missing.append("DATABASE_URL (postgresql://user:password@host/dbname)")
+        if not _env("CELERY_BROKER_URL"):
+            missing.append("CELERY_BROKER_URL (redis://host:6379/0 for the Celery worker and beat)")
+        if _env("RATELIMIT_STORAGE_URI", "memory://").startswith("memory://"):
+            missing.append("RATELIMIT_STORAGE_URI (redis://host:6379/1, so limits count across workers)")
+        if not _env("PUBLIC_URL"):
+            missing.append("PUBLIC_URL (https://your.domain, the base of links in emails)")
+        if not _env("MAIL_SERVER") and _env("MAIL_BACKEND") != "log":
+            missing.append("MAIL_SERVER (SMTP host for receipts and password resets; "
+                           "MAIL_BACKEND=log writes emails to the log instead)")
+        if not _env_bool("STRIPE_STANDIN"):
+            for name, what in (("STRIPE_SECRET_KEY", "sk_live_... or sk_test_..."),
+                               ("STRIPE_PUBLISHABLE_KEY", "pk_live_... or pk_test_..."),
+                               ("STRIPE_WEBHOOK_SECRET", "whsec_... of the webhook endpoint")):
+                if not _env(name):
+                    missing.append(f"{name} ({what}; STRIPE_STANDIN=1 runs in test mode against the stand-in)")
+        if _env("MEDIA_STORAGE") == "s3" and not _env("S3_BUCKET"):
+            missing.append("S3_BUCKET (MEDIA_STORAGE is s3)")
+        return missing
 
 
 CONFIGS = {

@@ -17,6 +17,7 @@ def create_app(config=None) -> Flask:
     )
     load_config(app, config)
     app.logger.setLevel(app.config.get("LOG_LEVEL", "INFO"))
+    register_proxy_fix(app)
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
@@ -39,8 +40,9 @@ def load_config(app, config) -> None:
         app.config.update(config)
     else:
         if hasattr(config, "missing_settings") and config.missing_settings():
-            missing = ", ".join(config.missing_settings())
-            raise RuntimeError(f"Production configuration is missing: {missing}")
+            missing = "\n  ".join(config.missing_settings())
+            raise RuntimeError(f"The production configuration is missing:\n  {missing}\n"
+                               "Set these in the environment (`flask crowdfund check-config` lists every setting).")
         app.config.from_object(config)
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("postgres://"):
@@ -52,6 +54,15 @@ def load_config(app, config) -> None:
         app.config[key] = Path(app.config[key])
     app.config["INSTANCE_DIR"].mkdir(parents=True, exist_ok=True)
     app.config["UPLOAD_DIR"].mkdir(parents=True, exist_ok=True)
+
+
+def register_proxy_fix(app) -> None:
+    """Behind PROXY_COUNT proxies, take the client's address and scheme from X-Forwarded-*."""
+    count = app.config.get("PROXY_COUNT", 0)
+    if count:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
 
 def register_extensions(app) -> None:
@@ -114,6 +125,8 @@ def register_security_headers(app) -> None:
 
 
 def register_commands(app) -> None:
+    # `flask crowdfund …` is also declared as a flask.commands entry point (setup.cfg), so that
+    # `flask crowdfund check-config` works while the app itself refuses to start.
     from crowdfund.cli import crowdfund_cli
 
     app.cli.add_command(crowdfund_cli)

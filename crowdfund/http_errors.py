@@ -109,4 +109,7 @@ def add_security_headers(response):
     response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     if "frame-ancestors 'none'" in response.headers.get("Content-Security-Policy", ""):
         response.headers.setdefault("X-Frame-Options", "DENY")
+    hsts = current_app.config.get("HSTS_SECONDS")
+    if hsts:
+        response.headers.setdefault("Strict-Transport-Security", f"max-age={hsts}; includeSubDomains")
     return response

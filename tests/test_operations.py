@@ -1,87 +1,110 @@
 """Operations: `flask crowdfund check-config`, /healthz with the broker, request ids and JSON logs."""
 import json
 import logging
+import os
+import subprocess
+import sys
 
 from flask import g
 
-from crowdfund import create_app
+from crowdfund import PROJECT_DIR, create_app
 from crowdfund.extensions import db
 from crowdfund.logs import JSONFormatter
 from crowdfund.tasks import init_celery
 
 # --- flask crowdfund check-config -------------------------------------------------------------
+# Run as an operator runs it: the real `flask` command in a fresh process, with only these settings
+# in its environment (check-config reads the environment, and must work when the app cannot start).
+
+CONFIG_NAMES = ("SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "RATELIMIT_STORAGE_URI", "MAIL_SERVER",
+                "MAIL_BACKEND", "STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET",
+                "STRIPE_STANDIN", "MEDIA_STORAGE", "S3_BUCKET", "PUBLIC_URL", "CROWDFUND_ENV")
+PRODUCTION = {
+    "CROWDFUND_ENV": "production", "SECRET_KEY": "s3cr3t-value-never-printed-0123456789",
+    "DATABASE_URL": "postgresql://crowd:hunter2pw@db.example:5432/crowd",
+    "CELERY_BROKER_URL": "redis://:brokerpw@redis.example:6379/0",
+    "RATELIMIT_STORAGE_URI": "redis://:limitpw@redis.example:6379/1", "MAIL_SERVER": "smtp.example",
+    "PUBLIC_URL": "https://crowd.example", "STRIPE_SECRET_KEY": "sk_live_never_printed",
+    "STRIPE_PUBLISHABLE_KEY": "pk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_never_printed",
+}
 
 
-def test_check_config_prints_settings_without_secret_values(app, runner, monkeypatch):
-    monkeypatch.setenv("CROWDFUND_ENV", "testing")
-    app.config.update(SECRET_KEY="s3cr3t-value-never-printed", STRIPE_SECRET_KEY="sk_live_never_printed",
-                      SQLALCHEMY_DATABASE_URI="postgresql+psycopg://crowd:hunter2pw@db.example:5432/crowd",
-                      CELERY_BROKER_URL="redis://:brokerpw@redis.example:6379/0",
-                      RATELIMIT_STORAGE_URI="redis://redis.example:6379/1", MAIL_SERVER="smtp.example",
-                      MEDIA_STORAGE="s3", S3_BUCKET="crowd-media")
+def flask_command(tmp_path, *args, **settings):
+    env = {name: value for name, value in os.environ.items() if name not in CONFIG_NAMES}
+    env.update(settings, CROWDFUND_INSTANCE_DIR=str(tmp_path))
+    return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], env=env, cwd=PROJECT_DIR,
+                          capture_output=True, text=True, timeout=60)
 
-    result = runner.invoke(args=["crowdfund", "check-config"])
 
-    assert result.exit_code == 0, result.output
-    out = result.output
-    for secret in ("s3cr3t-value-never-printed", "sk_live_never_printed", "hunter2pw", "brokerpw",
-                   app.config["STRIPE_WEBHOOK_SECRET"]):
+def setting_lines(output):
+    return {line.split()[0]: line for line in output.splitlines() if line.strip() and not line.startswith(" ")}
+
+
+def test_check_config_prints_settings_without_secret_values(tmp_path):
+    result = flask_command(tmp_path, "crowdfund", "check-config", **PRODUCTION, MEDIA_STORAGE="s3",
+                           S3_BUCKET="crowd-media")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    for secret in ("s3cr3t-value-never-printed", "sk_live_never_printed", "hunter2pw", "brokerpw", "limitpw",
+                   "whsec_never_printed"):
         assert secret not in out
-    lines = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    lines = setting_lines(out)
     assert lines["SECRET_KEY"].split()[1] == "set"
-    assert "postgresql+psycopg://crowd:***@db.example:5432/crowd" in lines["DATABASE_URL"]
+    assert "postgresql://crowd:***@db.example:5432/crowd" in lines["DATABASE_URL"]
     assert "redis://:***@redis.example:6379/0" in lines["CELERY_BROKER_URL"]
-    assert "redis://redis.example:6379/1" in lines["RATELIMIT_STORAGE_URI"]
+    assert "redis://:***@redis.example:6379/1" in lines["RATELIMIT_STORAGE_URI"]
     assert "smtp.example" in lines["MAIL_SERVER"]
     assert lines["STRIPE_SECRET_KEY"].split()[1] == "set"
     assert lines["STRIPE_WEBHOOK_SECRET"].split()[1] == "set"
     assert "s3" in lines["MEDIA_STORAGE"] and "crowd-media" in lines["S3_BUCKET"]
-    assert "Nothing essential for testing is missing." in out
+    assert "Nothing essential for production is missing." in out
 
 
-def test_check_config_reports_the_development_secret_key_as_missing(app, runner, monkeypatch):
-    monkeypatch.setenv("CROWDFUND_ENV", "development")
-    app.config.update(SECRET_KEY="dev-only-not-secret", STRIPE_SECRET_KEY=None)
+def test_check_config_in_development_lists_what_production_would_need(tmp_path):
+    result = flask_command(tmp_path, "crowdfund", "check-config", CROWDFUND_ENV="development")
 
-    result = runner.invoke(args=["crowdfund", "check-config"])
-
-    assert result.exit_code == 0, result.output  # nothing is essential in development
-    lines = {line.split()[0]: line for line in result.output.splitlines() if line.strip()}
+    assert result.returncode == 0, result.stdout + result.stderr  # nothing is essential in development
+    lines = setting_lines(result.stdout)
     assert "missing" in lines["SECRET_KEY"]
     assert lines["STRIPE_SECRET_KEY"].split()[1] == "missing"
-    assert "Missing for production:" in result.output and "STRIPE_SECRET_KEY" in result.output
+    production_part = result.stdout.split("Missing for production:")[1]
+    for name in ("SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "RATELIMIT_STORAGE_URI", "STRIPE_SECRET_KEY"):
+        assert name in production_part
 
 
-def test_check_config_exits_1_when_production_lacks_essentials(runner, monkeypatch):
-    monkeypatch.setenv("CROWDFUND_ENV", "production")
-    monkeypatch.delenv("SECRET_KEY", raising=False)
-    monkeypatch.setenv("DATABASE_URL", "postgresql://crowd:pw@db.example/crowd")
+def test_production_refuses_to_start_and_check_config_says_what_is_missing(tmp_path):
+    settings = dict(PRODUCTION, RATELIMIT_STORAGE_URI="memory://")
+    del settings["SECRET_KEY"], settings["STRIPE_WEBHOOK_SECRET"]
 
-    result = runner.invoke(args=["crowdfund", "check-config"])
+    checked = flask_command(tmp_path, "crowdfund", "check-config", **settings)
+    started = flask_command(tmp_path, "routes", **settings)
 
-    assert result.exit_code == 1
-    assert "Missing (essential for production): SECRET_KEY" in result.output
-
-
-def test_check_config_exits_0_when_production_has_essentials(runner, monkeypatch):
-    monkeypatch.setenv("CROWDFUND_ENV", "production")
-    monkeypatch.setenv("SECRET_KEY", "x" * 40)
-    monkeypatch.setenv("DATABASE_URL", "postgresql://crowd:pw@db.example/crowd")
-
-    result = runner.invoke(args=["crowdfund", "check-config"])
-
-    assert result.exit_code == 0, result.output
-    assert "Nothing essential for production is missing." in result.output
+    assert checked.returncode == 1
+    essential = checked.stdout.split("essential for production")[1]
+    assert "SECRET_KEY" in essential and "STRIPE_WEBHOOK_SECRET" in essential
+    assert "RATELIMIT_STORAGE_URI" in essential and "DATABASE_URL" not in essential
+    assert started.returncode != 0
+    assert "The production configuration is missing" in started.stderr
+    assert "SECRET_KEY" in started.stderr and "RATELIMIT_STORAGE_URI" in started.stderr
 
 
-def test_check_config_needs_a_bucket_for_s3_media(app, runner, monkeypatch):
-    monkeypatch.setenv("CROWDFUND_ENV", "testing")
-    app.config.update(MEDIA_STORAGE="s3", S3_BUCKET=None)
+def test_production_may_run_against_the_stripe_standin_when_asked_to(tmp_path):
+    settings = {name: value for name, value in PRODUCTION.items() if not name.startswith("STRIPE_")}
 
-    result = runner.invoke(args=["crowdfund", "check-config"])
+    without = flask_command(tmp_path, "crowdfund", "check-config", **settings)
+    with_standin = flask_command(tmp_path, "crowdfund", "check-config", **settings, STRIPE_STANDIN="1")
 
-    assert result.exit_code == 1
-    assert "S3_BUCKET" in result.output
+    assert without.returncode == 1 and "STRIPE_SECRET_KEY" in without.stdout.split("essential")[1]
+    assert with_standin.returncode == 0, with_standin.stdout
+    assert "stand-in" in setting_lines(with_standin.stdout)["STRIPE_SECRET_KEY"]
+
+
+def test_check_config_needs_a_bucket_for_s3_media(tmp_path):
+    result = flask_command(tmp_path, "crowdfund", "check-config", CROWDFUND_ENV="testing", MEDIA_STORAGE="s3")
+
+    assert result.returncode == 1
+    assert "S3_BUCKET" in result.stdout.split("essential for testing")[1]
 
 
 # --- /healthz ---------------------------------------------------------------------------------

@@ -31,12 +31,19 @@ def _login_rate_limit():
     return current_app.config["LOGIN_RATE_LIMIT"]
 
 
+def _signup_rate_limit():
+    return current_app.config["SIGNUP_RATE_LIMIT"]
+
+
 def _safe_next(default):
     target = request.args.get("next", "")
-    # Only local paths: "//evil.test" and "https://…" would send the user elsewhere.
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return default
+    # Only local paths: "//evil.test", "https://…", "/\\evil.test" and "/\t/evil.test" (browsers drop
+    # tabs and newlines, and read a backslash as a slash) would send the user elsewhere.
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    if any(ord(char) < 33 or ord(char) == 127 for char in target):
+        return default
+    return target
 
 
 def send_verification_email(user):
@@ -46,6 +53,7 @@ def send_verification_email(user):
 
 
 @bp.route("/signup", methods=["GET", "POST"])
+@limiter.limit(_signup_rate_limit, methods=["POST"])
 def signup():
     if current_user.is_authenticated:
         return redirect(url_for("discovery.home"))
@@ -58,6 +66,7 @@ def signup():
         else:
             db.session.commit()
             send_verification_email(user)
+            session.clear()  # as at log-in: a fresh session for the new account
             login_user(user)
             flash(_("Welcome! We sent a link to %(email)s to confirm your address.", email=user.email), "success")
             return redirect(_safe_next(url_for("discovery.home")))
@@ -87,7 +96,8 @@ def login():
 def logout():
     form = EmptyForm()
     if form.validate_on_submit():
-        logout_user()
+        session.clear()  # nothing of the old session (CSRF token, flashes, anything else) survives
+        logout_user()  # after the clear: it marks the remember-me cookie for deletion in the session
         flash(_("You are logged out."), "info")
     return redirect(url_for("discovery.home"))
 
