@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install test-install migrate demo translations clean
+.PHONY: run test install test-install migrate demo translations clean serve smoke audit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,24 @@ run: install
 ## make test: the whole suite (PostgreSQL too when CROWDFUND_TEST_DATABASE_URL is set)
 test: install
 	$(BIN)/pytest -n 2
+
+## make serve: the production-like run (docs/operations.md): migrations, then two gunicorn workers, a
+## Celery worker and beat, against the PostgreSQL (DATABASE_URL) and Redis (CELERY_BROKER_URL,
+## RATELIMIT_STORAGE_URI) in the environment; with STRIPE_STANDIN=1, the Stripe stand-in too. Ctrl-C stops all.
+serve: install
+	$(BIN)/python -m crowdfund.serve
+
+## make smoke: only the smoke test (part of `make test`): it starts what `make serve` starts against
+## this machine's PostgreSQL and Redis (a database of its own), drives it over HTTP, and stops it
+smoke: install
+	CROWDFUND_TEST_DATABASE_URL="$${CROWDFUND_TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test}" \
+	CROWDFUND_TEST_REDIS_URL="$${CROWDFUND_TEST_REDIS_URL:-redis://127.0.0.1:6379/15}" \
+	  $(BIN)/pytest -p no:randomly tests/smoke
+
+## make audit: known vulnerabilities in the installed dependencies (pip-audit) and high-severity
+## findings in the code (bandit)
+audit: install
+	bash .ci/audit
 
 migrate: install
 	$(FLASK) db upgrade

@@ -1,0 +1,26 @@
+"""gunicorn settings for `make serve`, the systemd unit and the Procfile (docs/operations.md).
+
+Every setting can be changed from the environment without editing this file:
+GUNICORN_BIND, GUNICORN_WORKERS, GUNICORN_WORKER_CLASS, GUNICORN_THREADS, GUNICORN_TIMEOUT.
+The default worker class is gthread: pages that wait on Stripe (pledging, the fix page,
+payouts) hold a thread, not a whole process, while they wait (measured: docs/benchmarks.md).
+"""
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("GUNICORN_WORKERS", 2))
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+threads = int(os.environ.get("GUNICORN_THREADS", 4))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
+graceful_timeout = 20
+keepalive = 5
+# Each worker builds its own app (and its own database pool) after the fork.
+preload_app = False
+# Access lines go to stdout; the app's own JSON lines (with the request id) to stderr.
+accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
+errorlog = "-"
+# Restart a worker now and then, so a slow leak cannot grow without bound.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 5000))
+max_requests_jitter = 500
+# Behind nginx or a load balancer, X-Forwarded-* are trusted only through PROXY_COUNT (config.py).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
