@@ -5,14 +5,16 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install test-install migrate demo translations clean serve smoke audit
+.PHONY: run test install test-install migrate demo translations clean serve smoke audit bench screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --upgrade pip setuptools
 
-$(STAMP): $(BIN)/python setup.cfg pyproject.toml
+$(STAMP): $(BIN)/python setup.cfg pyproject.toml package.json package-lock.json
 	$(BIN)/pip install --quiet -e ".[test]"
+	@# axe-core for the accessibility tests (tests/browser/test_accessibility.py), from npm
+	if command -v npm >/dev/null; then npm ci --no-audit --no-fund --silent; else echo "npm not found: the accessibility tests will say how to install axe-core"; fi
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -30,7 +32,7 @@ run: install
 
 ## make test: the whole suite (PostgreSQL too when CROWDFUND_TEST_DATABASE_URL is set)
 test: install
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 ## make serve: the production-like run (docs/operations.md): migrations, then two gunicorn workers, a
 ## Celery worker and beat, against the PostgreSQL (DATABASE_URL) and Redis (CELERY_BROKER_URL,
@@ -49,6 +51,18 @@ smoke: install
 ## findings in the code (bandit)
 audit: install
 	bash .ci/audit
+
+## make bench: the pages against a bare Flask app (10,000 campaigns, 200,000 pledges; gunicorn, PostgreSQL,
+## Redis, wrk), pledge creation with concurrent backers, gunicorn's worker class; figures in docs/benchmarks.md
+bench: install
+	@command -v wrk >/dev/null || apt-get install -y wrk || { apt-get update && apt-get install -y wrk; }
+	$(BIN)/python bench/pages.py
+	$(BIN)/python bench/pledging.py
+	$(BIN)/python bench/workers.py
+
+## make screenshots: the main pages at 375 px and 1440 px into docs/screenshots/ (shown in the README)
+screenshots: install
+	$(BIN)/python scripts/screenshots.py
 
 migrate: install
 	$(FLASK) db upgrade

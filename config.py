@@ -98,6 +98,13 @@ class Config:
     FIX_REMINDER_HOURS = int(_env("FIX_REMINDER_HOURS", 48))
     PLEDGE_RATE_LIMIT = _env("PLEDGE_RATE_LIMIT", "20 per minute")
 
+    # Whole-page cache of public pages for visitors who are not logged in (crowdfund/page_cache.py):
+    # kept at most this many seconds, made stale by any write; 0 turns it off. Redis (shared by every
+    # worker) when CACHE_REDIS_URL is set, else in the process (one process only: the default run).
+    PAGE_CACHE_SECONDS = int(_env("PAGE_CACHE_SECONDS", 30))
+    CACHE_REDIS_URL = _env("CACHE_REDIS_URL")
+    PAGE_CACHE_PREFIX = _env("PAGE_CACHE_PREFIX", "crowdfund:")  # keys in Redis: two sites, two prefixes
+
     # How many proxies (nginx, a load balancer) stand in front of the app and set X-Forwarded-For
     # and X-Forwarded-Proto; 0 trusts no such header (then rate limits count the proxy's address).
     PROXY_COUNT = int(_env("PROXY_COUNT", 0))
@@ -132,6 +139,7 @@ class TestingConfig(Config):
     MAIL_BACKEND = "memory"
     RATELIMIT_ENABLED = False
     REQUIRE_PAYOUT_ACCOUNT = False  # tests that need the rule turn it on
+    PAGE_CACHE_SECONDS = 0  # on for tests marked page_cache and the browser tests (tests/conftest.py)
 
 
 class ProductionConfig(Config):
@@ -145,6 +153,9 @@ class ProductionConfig(Config):
     SESSION_COOKIE_NAME = "__Host-session"
     REMEMBER_COOKIE_NAME = "__Host-remember_token"
     HSTS_SECONDS = int(_env("HSTS_SECONDS", 365 * 24 * 3600))
+    # Several workers must share the page cache (and its generation): the rate-limit Redis by default.
+    CACHE_REDIS_URL = _env("CACHE_REDIS_URL", _env("RATELIMIT_STORAGE_URI") if str(
+        _env("RATELIMIT_STORAGE_URI", "")).startswith(("redis://", "rediss://")) else None)
     IN_PROCESS_TICKER = _env_bool("IN_PROCESS_TICKER", False)
     LOG_FORMAT = _env("LOG_FORMAT", "json")
     # SQLAlchemy's pool of psycopg connections, per worker process: checked before use, renewed hourly.

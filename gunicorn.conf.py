@@ -2,15 +2,16 @@
 
 Every setting can be changed from the environment without editing this file:
 GUNICORN_BIND, GUNICORN_WORKERS, GUNICORN_WORKER_CLASS, GUNICORN_THREADS, GUNICORN_TIMEOUT.
-The default worker class is gthread: pages that wait on Stripe (pledging, the fix page,
-payouts) hold a thread, not a whole process, while they wait (measured: docs/benchmarks.md).
+The default worker class is gthread with 8 threads: pages that wait on Stripe (pledging, the fix
+page, payouts) hold a thread, not a whole process, while they wait (measured by bench/workers.py:
+docs/benchmarks.md). The database pool (DB_POOL_SIZE 5 + DB_MAX_OVERFLOW 5) covers 8 threads.
 """
 import os
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", 2))
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
-threads = int(os.environ.get("GUNICORN_THREADS", 4))
+threads = int(os.environ.get("GUNICORN_THREADS", 8))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
 graceful_timeout = 20
 keepalive = 5
@@ -24,3 +25,8 @@ max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 5000))
 max_requests_jitter = 500
 # Behind nginx or a load balancer, X-Forwarded-* are trusted only through PROXY_COUNT (config.py).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn 24+ opens a control socket, by default one path for every gunicorn of the user; several
+# instances (the benchmarks, the smoke test, a second site) would clash. Each instance gets its own,
+# in its instance directory, when CROWDFUND_INSTANCE_DIR is set.
+if os.environ.get("CROWDFUND_INSTANCE_DIR"):
+    control_socket = os.path.join(os.environ["CROWDFUND_INSTANCE_DIR"], "gunicorn.ctl")

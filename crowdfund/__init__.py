@@ -27,6 +27,7 @@ def create_app(config=None) -> Flask:
     register_shellcontext(app)
     register_ticker(app)
     register_celery(app)
+    register_page_cache(app)
     return app
 
 
@@ -146,6 +147,12 @@ def register_celery(app) -> None:
     from crowdfund.tasks import init_celery
 
     init_celery(app)
+
+
+def register_page_cache(app) -> None:
+    from crowdfund.page_cache import register
+
+    register(app)  # last: its before_request runs after the others'
 
 
 def register_ticker(app) -> None:

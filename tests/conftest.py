@@ -21,7 +21,7 @@ from crowdfund import create_app
 from crowdfund.clock import utcnow
 from crowdfund.extensions import db
 
-pytest_plugins = ["standin_fixtures"]
+pytest_plugins = ["standin_fixtures", "browser_fixtures"]
 
 PASSWORD = "correct horse battery"
 REQUIRE_SERVICES = os.environ.get("CROWDFUND_REQUIRE_SERVICES") == "1"
@@ -106,6 +106,16 @@ def _running_app(config):
     request_started.disconnect(_forget_cached_user, app)
 
 
+def _page_cache_config(request) -> dict:
+    """The page cache is off in tests (TestingConfig): a test shares one session with the requests it
+    makes, so a page may show what the test flushed but never committed, and the query-count tests
+    count the queries of a render. It is on for tests marked `page_cache` and for the browser tests
+    (real requests, end to end, as in production)."""
+    if request.node.get_closest_marker("page_cache") or "browser" in request.node.path.parts:
+        return {"PAGE_CACHE_SECONDS": 30}
+    return {}
+
+
 def _payments_config(request) -> dict:
     """When the test uses the Stripe stand-in, point the app at it (emptied first)."""
     if "stripe_standin" not in request.fixturenames:
@@ -117,14 +127,16 @@ def _payments_config(request) -> dict:
 
 @pytest.fixture
 def app(request, database_url, tmp_path):
-    with _running_app({**_config(database_url, tmp_path), **_payments_config(request)}) as app:
+    with _running_app({**_config(database_url, tmp_path), **_payments_config(request),
+                       **_page_cache_config(request)}) as app:
         yield app
 
 
 @pytest.fixture
 def csrf_app(request, database_url, tmp_path):
     """The app with CSRF protection on, as in production."""
-    config = {**_config(database_url, tmp_path), **_payments_config(request), "WTF_CSRF_ENABLED": True}
+    config = {**_config(database_url, tmp_path), **_payments_config(request), **_page_cache_config(request),
+              "WTF_CSRF_ENABLED": True}
     with _running_app(config) as app:
         yield app
 

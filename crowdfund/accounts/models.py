@@ -30,15 +30,24 @@ class User(UserMixin, db.Model):
     email_updates: Mapped[bool] = mapped_column(default=True, server_default=sa_true())
     email_follows: Mapped[bool] = mapped_column(default=True, server_default=sa_true())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # What the session cookie carries instead of the id: rotated on password change,
-    # which signs out every other session of that user.
+    # What the session cookie carries instead of the id (with a LoginSession's key): rotated on
+    # password change, which signs out every other session of that user.
     login_id: Mapped[str] = mapped_column(String(64), unique=True, default=_new_login_id)
 
     # Avatars are shown wherever the user is, so they come with the user (one join).
     avatar = relationship("Image", lazy="joined", foreign_keys=[avatar_id])
 
+    # Set by accounts.services.start_login_session(); what login_user() puts in the session cookie.
+    login_session_id = None
+
     def get_id(self) -> str:
         return self.login_id
+
+    def get_login_session_id(self) -> str:
+        """The id login_user() stores (LoginManager.id_attribute): this browser's login session."""
+        if self.login_session_id is None:
+            raise RuntimeError("start_login_session(user) comes before login_user(user)")
+        return self.login_session_id
 
     def set_password(self, password: str) -> None:
         method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt") if current_app else "scrypt"
@@ -62,3 +71,14 @@ class User(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"
+
+
+class LoginSession(db.Model):
+    """One signed-in browser. Its key is in that browser's session and remember-me cookies (signed
+    client-side, so a copy keeps working); logging out deletes the row, and a copy of either cookie
+    then signs no one in, while the user's other browsers stay signed in."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True, default=_new_login_id)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -22,9 +22,22 @@ login_manager.login_message = _l("Please log in to continue.")
 login_manager.localize_callback = str
 
 
+# The session and remember-me cookies name a login session, not just the user, so that log-out can
+# end that browser's session for good (see LoginSession).
+login_manager.id_attribute = "get_login_session_id"
+
+
 @login_manager.user_loader
-def load_user(login_id):
-    return db.session.execute(db.select(User).where(User.login_id == login_id)).scalar_one_or_none()
+def load_user(session_id):
+    return services.user_for_login_session(session_id)
+
+
+def _sign_in(user, remember=False):
+    """A fresh session (nothing set before, by anyone, carries over) for a new login session; commits."""
+    session.clear()
+    services.start_login_session(user)
+    db.session.commit()
+    login_user(user, remember=remember)
 
 
 def _login_rate_limit():
@@ -66,8 +79,7 @@ def signup():
         else:
             db.session.commit()
             send_verification_email(user)
-            session.clear()  # as at log-in: a fresh session for the new account
-            login_user(user)
+            _sign_in(user)
             flash(_("Welcome! We sent a link to %(email)s to confirm your address.", email=user.email), "success")
             return redirect(_safe_next(url_for("discovery.home")))
     return render_template("accounts/signup.html", form=form), 422 if form.errors else 200
@@ -84,9 +96,7 @@ def login():
         if user is None:
             form.password.errors.append(_("That email and password do not match an account."))
         else:
-            # A fresh session: nothing set before login (by anyone) carries over.
-            session.clear()
-            login_user(user, remember=form.remember.data)
+            _sign_in(user, remember=form.remember.data)
             flash(_("Welcome back, %(name)s.", name=user.display_name), "success")
             return redirect(_safe_next(url_for("discovery.home")))
     return render_template("accounts/login.html", form=form), 422 if form.errors else 200
@@ -96,6 +106,8 @@ def login():
 def logout():
     form = EmptyForm()
     if form.validate_on_submit():
+        services.end_login_session(session.get("_user_id"))
+        db.session.commit()
         session.clear()  # nothing of the old session (CSRF token, flashes, anything else) survives
         logout_user()  # after the clear: it marks the remember-me cookie for deletion in the session
         flash(_("You are logged out."), "info")

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func
 
-from crowdfund.accounts.models import ROLES, User
+from crowdfund.accounts.models import ROLES, LoginSession, User
 from crowdfund.clock import utcnow
 from crowdfund.errors import ValidationFailed
 from crowdfund.extensions import db
@@ -69,7 +69,37 @@ def change_password(user: User, password: str) -> None:
     if problem:
         raise ValidationFailed(problem)
     user.set_password(password)
+    db.session.execute(db.delete(LoginSession).where(LoginSession.user_id == user.id))
     db.session.flush()
+
+
+def start_login_session(user: User) -> str:
+    """A new login session for user (flushed), made what login_user() stores for this browser;
+    returns its id, "<login_id>.<key>"."""
+    row = LoginSession(user_id=user.id)
+    db.session.add(row)
+    db.session.flush()
+    user.login_session_id = f"{user.login_id}.{row.key}"
+    return user.login_session_id
+
+
+def user_for_login_session(session_id: str) -> User | None:
+    """The user whose login session this is, while it lasts: None once it was ended or the
+    user's password changed (which changes the login_id), in one query."""
+    login_id, _dot, key = (session_id or "").partition(".")
+    if not login_id or not key:
+        return None
+    return db.session.execute(
+        db.select(User).join(LoginSession, LoginSession.user_id == User.id)
+        .where(User.login_id == login_id, LoginSession.key == key)).scalar_one_or_none()
+
+
+def end_login_session(session_id: str | None) -> None:
+    """Forget this login session (a log-out): copies of its cookies sign no one in. Flushes."""
+    key = (session_id or "").partition(".")[2]
+    if key:
+        db.session.execute(db.delete(LoginSession).where(LoginSession.key == key))
+        db.session.flush()
 
 
 def set_role(user: User, role: str) -> None:

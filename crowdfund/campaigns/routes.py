@@ -77,8 +77,7 @@ def show(slug):
         update_reader=reads_backer_updates(current_user, campaign) if updates else False,
         percent=money.percent(pledged, campaign.goal), founder_stats=founder_stats, is_owner=is_owner,
         budget_total=sum(line.amount for line in campaign.budget_lines),
-        checklist=services.checklist(campaign) if is_owner and campaign.is_editable else None,
-        form=EmptyForm())
+        checklist=services.checklist(campaign) if is_owner and campaign.is_editable else None)
 
 
 WIDGET_WIDTH, WIDGET_HEIGHT = 340, 440

@@ -37,8 +37,11 @@ def discover(category_slug=None):
     category_id = category.id if category else None
     query = services.funded_query(category_id) if sort == "funded" else \
         services.sorted_live_query(now, sort, category_id)
+    # The total is counted on the plain filter: the trending order's join to recent pledges does not
+    # change how many campaigns there are, and counting through it would aggregate the pledges twice.
     page = db.paginate(query, page=requested_page(request.args), per_page=current_app.config["PAGE_SIZE"],
-                       error_out=False)
+                       error_out=False, count=False)
+    page.total = services.listing_count(now, sort, category_id)
     return render_template("discovery/discover.html", page=page, totals=pledged_totals(c.id for c in page.items),
                            now=now, categories=categories(), category=category, sort=sort)
 

@@ -54,6 +54,15 @@ def funded_query(category_id: int | None = None):
     return query.order_by(Campaign.ended_at.desc(), Campaign.id.desc())
 
 
+def listing_count(now: datetime, sort: str, category_id: int | None = None) -> int:
+    """How many campaigns the discover listing of `sort` holds (one COUNT on the filter alone)."""
+    condition = (Campaign.state == "successful") if sort == "funded" else \
+        (Campaign.state == "live") & (Campaign.deadline > now)
+    if category_id is not None:
+        condition = condition & (Campaign.category_id == category_id)
+    return db.session.execute(db.select(func.count(Campaign.id)).where(condition)).scalar_one()
+
+
 def home_sections(now: datetime, size: int = 6) -> dict[str, list[Campaign]]:
     featured = live_query(now).where(Campaign.featured.is_(True)).order_by(Campaign.deadline).limit(size)
     return {

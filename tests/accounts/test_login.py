@@ -3,11 +3,20 @@ import re
 
 import pytest
 
+from crowdfund.accounts.models import LoginSession
+from crowdfund.extensions import db
+
 PASSWORD = "correct horse battery"
 
 
 def _set_cookies(response) -> str:
     return "\n".join(response.headers.getlist("Set-Cookie"))
+
+
+def _login_session_id(user) -> str:
+    """What the session names after log-in: the login_id and the key of the user's one login session."""
+    key = db.session.execute(db.select(LoginSession.key).where(LoginSession.user_id == user.id)).scalar_one()
+    return f"{user.login_id}.{key}"
 
 
 def test_login_with_the_right_password_opens_the_settings_page(client, auth, make_user):
@@ -93,7 +102,7 @@ def test_login_starts_a_new_session(client, make_user):
 
     with client.session_transaction() as session:
         assert "planted" not in session
-        assert session["_user_id"] == user.login_id
+        assert session["_user_id"] == _login_session_id(user)
 
 
 def test_session_names_the_login_id_not_the_user_id(client, auth, make_user):
@@ -102,8 +111,8 @@ def test_session_names_the_login_id_not_the_user_id(client, auth, make_user):
     auth.login(user)
 
     with client.session_transaction() as session:
-        assert session["_user_id"] == user.login_id
-        assert session["_user_id"] != str(user.id)
+        assert session["_user_id"] == _login_session_id(user)
+        assert str(user.id) not in session["_user_id"].split(".")
 
 
 def test_remember_me_sets_a_remember_cookie(client, make_user):

@@ -1,23 +1,20 @@
 """A live server and a real browser: the app served by werkzeug in a thread on a free port
 (SQLite only, CSRF on, the Stripe stand-in for payments) and Playwright driving the system's
-Chromium. Without Chromium or Playwright the tests skip, or fail with CROWDFUND_REQUIRE_SERVICES=1."""
-import importlib.util
-import os
+Chromium. Without Chromium or Playwright the tests skip, or fail with CROWDFUND_REQUIRE_SERVICES=1.
+
+For journeys: `new_page()` opens another person's browser, `log_in(user, password, on=that_page)`
+logs them in, `outbox` holds the mail the live server sent, and `step(name)` screenshots each step
+(kept under test-results/journey/ when the test fails)."""
+import re
+import shutil
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
 
-CHROMIUM = Path(os.environ.get("CROWDFUND_TEST_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-
-
-def _service_missing(reason: str):
-    if os.environ.get("CROWDFUND_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{reason} (CROWDFUND_REQUIRE_SERVICES=1)")
-    pytest.skip(reason)
+SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "test-results" / "journey"
 
 
 @pytest.fixture(scope="session")
@@ -55,22 +52,6 @@ def live_server(csrf_app, stripe_standin):
         server.stop()
 
 
-@pytest.fixture(scope="session")
-def browser():
-    if importlib.util.find_spec("playwright") is None:
-        _service_missing("Playwright is not installed (pip install -e '.[test]')")
-    if not CHROMIUM.exists():
-        _service_missing(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 class Page:
     """A fresh browser page that records console errors and uncaught exceptions."""
 
@@ -96,15 +77,103 @@ def page(browser, live_server):
 
 
 @pytest.fixture
-def log_in(page):
-    """log_in(user, password): fill the login form like a person and land on the page it leads to."""
+def new_page(browser, live_server):
+    """new_page() -> another person's browser: a page in a context of its own (no cookies shared),
+    recording console errors in page.console_errors like `page`; closed at the end of the test."""
+    recorders = []
 
-    def do(user, password):
-        page.goto("/login")
-        form = page.locator("main form")
+    def open_page():
+        recorder = Page(browser, live_server.url)
+        recorder.page.console_errors = recorder.errors
+        recorders.append(recorder)
+        return recorder.page
+
+    try:
+        yield open_page
+    finally:
+        for recorder in recorders:
+            recorder.context.close()
+
+
+@pytest.fixture
+def log_in(page):
+    """log_in(user, password, on=page): fill the login form like a person and land on the page it
+    leads to (in the `page` fixture's browser unless another page is given)."""
+
+    def do(user, password, on=None):
+        target = on or page
+        target.goto("/login")
+        form = target.locator("main form")
         form.get_by_label("Email").fill(user.email)
         form.get_by_label("Password", exact=True).fill(password)
         form.get_by_role("button", name="Log in").click()
-        page.wait_for_url(lambda url: "/login" not in url)
+        target.wait_for_url(lambda url: "/login" not in url)
 
     return do
+
+
+@pytest.fixture
+def outbox(csrf_app):
+    """The mail the live server sent (the served app's memory backend), oldest first."""
+    from crowdfund.notifications.services import outbox as mail_outbox
+
+    with csrf_app.app_context():
+        messages = mail_outbox()
+    messages.clear()
+    return messages
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item, so fixtures can tell at teardown whether it failed."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)
+
+
+class Steps:
+    """step(name, *pages): a context manager around one step of a journey. When the step ends, a
+    full-page screenshot of each page (the `page` fixture's by default) is saved as
+    NN-name[-i].png in the test's folder; a step that raises is captured as NN-name-FAILED.png and
+    the folder's path is added to the error."""
+
+    def __init__(self, folder: Path, default_page):
+        self.folder = folder
+        self.default_page = default_page
+        self.count = 0
+
+    @contextmanager
+    def __call__(self, name: str, *pages):
+        self.count += 1
+        label = f"{self.count:02d}-{re.sub(r'[^a-z0-9]+', '-', name.lower()).strip('-')}"
+        pages = pages or (self.default_page,)
+        try:
+            yield
+        except Exception as error:
+            self.shoot(f"{label}-FAILED", pages)
+            error.add_note(f"Screenshots of the steps so far: {self.folder}")
+            raise
+        self.shoot(label, pages)
+
+    def shoot(self, label: str, pages) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for index, page in enumerate(pages, start=1):
+            suffix = f"-{index}" if len(pages) > 1 else ""
+            try:
+                page.screenshot(path=self.folder / f"{label}{suffix}.png", full_page=True, timeout=10_000)
+            except Exception as error:  # a closed or stuck page must not hide the step's own error
+                (self.folder / f"{label}{suffix}.txt").write_text(f"no screenshot: {error}\n")
+
+
+@pytest.fixture
+def step(request, page):
+    """Screenshots of every step of a browser test (see Steps), in test-results/journey/<test name>/:
+    removed when the test passes, kept (and the path printed) when it fails."""
+    folder = SCREENSHOT_DIR / re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)
+    shutil.rmtree(folder, ignore_errors=True)  # nothing left from an earlier run
+    yield Steps(folder, page)
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed and folder.exists():
+        print(f"\nScreenshots of every step of {request.node.nodeid}: {folder}")
+    else:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -6,6 +6,7 @@ from datetime import timedelta
 from crowdfund.clock import utcnow
 from crowdfund.extensions import db
 from crowdfund.pledges.models import Pledge
+from browser_fixtures import enter_test_card
 
 PASSWORD = "a browser's password 2026"
 
@@ -37,12 +38,7 @@ def test_backer_pledges_with_the_test_card_and_sees_it_in_my_pledges(page, log_i
     form.get_by_role("button", name="Continue to payment").click()
 
     page.wait_for_url(re.compile(r"/pledges/\d+/card"))
-    card = page.locator("#card-element")
-    card.get_by_placeholder("number").fill("4242424242424242")
-    card.get_by_placeholder("exp_month").fill("12")
-    card.get_by_placeholder("exp_year").fill("34")
-    card.get_by_placeholder("cvc").fill("123")
-    card.get_by_placeholder("postal_code").fill("75001")
+    enter_test_card(page)
     page.get_by_role("button", name="Save card").click()
 
     page.wait_for_url(re.compile(r"/pledges/\d+$"))

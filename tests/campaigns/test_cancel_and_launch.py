@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 
+from crowdfund.accounts.services import start_login_session
 from crowdfund.campaigns.models import Campaign
 from crowdfund.extensions import db
 from crowdfund.moderation.models import AuditEntry
@@ -162,7 +163,8 @@ def test_viewing_every_founder_page_changes_nothing(founder, founder_client, mak
 def _logged_in(app, user):
     client = app.test_client()
     with client.session_transaction() as session:
-        session["_user_id"] = user.login_id
+        session["_user_id"] = start_login_session(user)  # as logging in does
+        db.session.commit()
         session["_fresh"] = True
     return client
 

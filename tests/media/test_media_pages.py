@@ -11,6 +11,7 @@ from io import BytesIO
 import pytest
 from PIL import Image as PILImage
 
+from crowdfund.accounts.services import start_login_session
 from crowdfund.campaigns.models import Campaign, Category
 from crowdfund.extensions import db
 from crowdfund.markdown import render_markdown
@@ -572,7 +573,8 @@ def test_the_preview_needs_the_csrf_token(csrf_app, make_user, make_campaign):
     campaign = make_campaign(founder=founder, complete=False)
     client = csrf_app.test_client()
     with client.session_transaction() as session:
-        session["_user_id"] = founder.login_id
+        session["_user_id"] = start_login_session(founder)  # as logging in does
+        db.session.commit()
         session["_fresh"] = True
     page = client.get(f"/c/{campaign.slug}/edit").get_data(as_text=True)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)[1]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from crowdfund.accounts.services import start_login_session
 from crowdfund.campaigns.models import Campaign, Milestone
 from crowdfund.clock import utcnow
 from crowdfund.errors import IllegalTransition, NotAllowed
@@ -278,7 +279,8 @@ def test_the_form_needs_the_csrf_token(csrf_app, make_campaign, moderator):
     campaign = make_campaign(state="successful")
     client = csrf_app.test_client()
     with client.session_transaction() as session:
-        session["_user_id"] = moderator.login_id
+        session["_user_id"] = start_login_session(moderator)  # as logging in does
+        db.session.commit()
         session["_fresh"] = True
     url = f"/moderation/campaigns/{campaign.id}/abandon"
     assert client.post(url, data={"reason": "Gone", "confirm": "y"}).status_code == 400

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from crowdfund.accounts.services import start_login_session
 from crowdfund.clock import utcnow
 from crowdfund.extensions import db
 from crowdfund.updates.models import Update, UpdateRequest
@@ -162,7 +163,8 @@ def test_the_button_is_a_csrf_protected_post(csrf_app, make_user, make_campaign,
     make_pledge(campaign, backer=user)
     client = csrf_app.test_client()
     with client.session_transaction() as session:
-        session["_user_id"] = user.login_id
+        session["_user_id"] = start_login_session(user)  # as logging in does
+        db.session.commit()
         session["_fresh"] = True
 
     assert press(client, campaign).status_code == 400  # no token

@@ -1,0 +1,189 @@
+"""Whole-page cache for anonymous visitors: the public pages a viral campaign sends crowds to.
+
+Only GETs of the endpoints in CACHED_ENDPOINTS, only for a visitor who is not logged in (no user
+and no flash message in the session, no remember-me cookie), and only a 200 response that sets no
+cookie and holds no CSRF token is stored. Everyone else gets the page made for them, as before.
+
+Invalidation is by generation: every key holds the current generation number, and any database
+transaction that wrote something (an ORM flush, or an INSERT/UPDATE/DELETE through the session)
+increments it when it commits — in a web worker, a Celery worker or a command alike. So after a
+pledge, an update, a moderator's decision or a closed deadline, the next visitor sees a new page;
+nothing needs to know which pages a write touches. Pages that change with the clock alone ("3
+days left", a deadline just passed before the job ran) are kept at most PAGE_CACHE_SECONDS.
+
+Storage is Flask-Caching: Redis (CACHE_REDIS_URL; production defaults it to the rate-limit Redis) so
+that every gunicorn worker shares the pages and the generation, or SimpleCache within one process
+(the default run). PAGE_CACHE_SECONDS=0 turns the cache off.
+"""
+import hashlib
+import logging
+import time
+
+from flask import current_app, g, has_app_context, request, session
+from flask_caching import Cache
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+CACHED_ENDPOINTS = frozenset({
+    "discovery.home", "discovery.discover", "discovery.search", "campaigns.show", "campaigns.widget",
+    "updates.index",
+})
+GENERATION_KEY = "page-generation"
+KEY_ENVIRON, HIT_ENVIRON = "crowdfund.page_cache_key", "crowdfund.page_cache_hit"
+# Response headers that belong to one response, never to a stored page.
+PER_RESPONSE_HEADERS = frozenset({"set-cookie", "x-request-id", "content-length"})
+
+
+def register(app) -> None:
+    seconds = app.config.get("PAGE_CACHE_SECONDS", 0)
+    if not seconds:
+        return
+    settings = {"CACHE_DEFAULT_TIMEOUT": seconds, "CACHE_KEY_PREFIX": app.config.get("PAGE_CACHE_PREFIX", "crowdfund:")}
+    if app.config.get("CACHE_REDIS_URL"):
+        settings.update(CACHE_TYPE="RedisCache", CACHE_REDIS_URL=app.config["CACHE_REDIS_URL"],
+                        CACHE_OPTIONS={"socket_timeout": 0.5, "socket_connect_timeout": 0.5})
+    else:
+        settings.update(CACHE_TYPE="SimpleCache", CACHE_THRESHOLD=2000)
+    cache = Cache()
+    cache.init_app(app, config=settings)
+    app.extensions["crowdfund_page_cache"] = PageCache(app.extensions["cache"][cache],
+                                                       shared=bool(app.config.get("CACHE_REDIS_URL")))
+    # Registered last (create_app): the other before_request functions (the request id) run first,
+    # and every after_request one (security headers, a fresh request id) runs on a hit too.
+    app.before_request(serve_from_cache)
+    app.after_request(store_in_cache)
+
+
+class PageCache:
+    """The cachelib backend, and the generation: in Redis when the cache is shared between
+    processes, else in this object. A generation is a fresh time_ns() value, never a counter: if
+    Redis evicts or loses it, the next one cannot repeat an old number (whose pages may still be
+    stored); while it is missing nothing is served from or stored in the cache."""
+
+    def __init__(self, backend, shared: bool):
+        self.backend, self.shared = backend, shared
+        self._local = time.time_ns()
+        if shared:
+            try:
+                backend.add(GENERATION_KEY, self._local, timeout=0)  # only if there is none yet
+            except Exception:
+                logging.getLogger(__name__).warning("Page cache unreachable at start", exc_info=True)
+
+    def generation(self):
+        return self.backend.get(GENERATION_KEY) if self.shared else self._local
+
+    def bump(self) -> None:
+        value = time.time_ns()
+        if self.shared:
+            self.backend.set(GENERATION_KEY, value, timeout=0)
+        else:
+            self._local = value
+
+    def get(self, key):
+        return self.backend.get(key)
+
+    def set(self, key, value):
+        return self.backend.set(key, value)
+
+
+def _cache() -> PageCache | None:
+    return current_app.extensions.get("crowdfund_page_cache") if has_app_context() else None
+
+
+def _anonymous() -> bool:
+    if request.cookies.get(current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")):
+        return False
+    return "_user_id" not in session and "_flashes" not in session
+
+
+def _key(cache) -> str | None:
+    """This request's key under the current generation; None when the cache cannot be read."""
+    try:
+        generation = cache.generation()
+    except Exception:  # a cache that is down is a miss, never an error page
+        current_app.logger.warning("Page cache unreachable", exc_info=True)
+        return None
+    if generation is None:
+        return None
+    from crowdfund.i18n import select_locale
+
+    path = hashlib.sha256(request.full_path.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    return f"page:{generation}:{select_locale()}:{path}"
+
+
+def serve_from_cache():
+    cache = _cache()
+    if cache is None or request.method != "GET" or request.endpoint not in CACHED_ENDPOINTS or not _anonymous():
+        return None
+    key = _key(cache)
+    # Kept in the request's environ, not on g: g lives as long as the app context, which a test (or
+    # a command) may keep across many requests.
+    request.environ[KEY_ENVIRON] = key
+    if key is None:
+        return None
+    try:
+        stored = cache.get(key)
+    except Exception:
+        current_app.logger.warning("Page cache unreachable", exc_info=True)
+        return None
+    if stored is None:
+        return None
+    request.environ[HIT_ENVIRON] = True
+    status, headers, body = stored
+    response = current_app.response_class(body, status=status, headers=headers)
+    response.headers["X-Page-Cache"] = "hit"
+    return response
+
+
+def store_in_cache(response):
+    key = request.environ.get(KEY_ENVIRON)
+    if key is None or request.environ.get(HIT_ENVIRON):
+        return response
+    cacheable = (response.status_code == 200 and not response.direct_passthrough and not response.is_streamed
+                 and "Set-Cookie" not in response.headers and "csrf_token" not in g and _anonymous())
+    if cacheable:
+        headers = [(name, value) for name, value in response.headers.items()
+                   if name.lower() not in PER_RESPONSE_HEADERS and name != "X-Page-Cache"]
+        try:
+            _cache().set(key, (response.status_code, headers, response.get_data()))
+        except Exception:
+            current_app.logger.warning("Page cache unreachable", exc_info=True)
+        response.headers["X-Page-Cache"] = "miss"
+    return response
+
+
+def bump_generation() -> None:
+    """Make every stored page stale (after a write)."""
+    cache = _cache()
+    if cache is None:
+        return
+    try:
+        cache.bump()
+    except Exception:
+        current_app.logger.warning("Page cache unreachable: its pages may be stale for up to %s s",
+                                   current_app.config.get("PAGE_CACHE_SECONDS"), exc_info=True)
+
+
+WROTE = "crowdfund_wrote"
+
+
+@event.listens_for(Session, "after_flush")
+def _flushed(session, flush_context):
+    session.info[WROTE] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _executed(state):
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[WROTE] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session):
+    if session.info.pop(WROTE, False):
+        bump_generation()
+
+
+@event.listens_for(Session, "after_rollback")
+def _rolled_back(session):
+    session.info.pop(WROTE, None)
