@@ -2,16 +2,18 @@
 
 Every setting can be changed from the environment without editing this file:
 GUNICORN_BIND, GUNICORN_WORKERS, GUNICORN_WORKER_CLASS, GUNICORN_THREADS, GUNICORN_TIMEOUT.
-The default worker class is gthread with 8 threads: pages that wait on Stripe (pledging, the fix
-page, payouts) hold a thread, not a whole process, while they wait (measured by bench/workers.py:
-docs/benchmarks.md). The database pool (DB_POOL_SIZE 5 + DB_MAX_OVERFLOW 5) covers 8 threads.
+The default worker class is gthread with 4 threads: pages that wait on Stripe (pledging, the fix
+page, payouts) hold a thread, not a whole process, while they wait (bench/workers.py). 8 threads
+serve twice as many Stripe-bound pages, but on CPU-bound pages the threads of a worker fight over
+the GIL: measured with bench/pages.py's load, 8 threads gave sporadic p99s of 0.5-2.5 s where 4 kept
+55-75 ms (docs/operations.md). The database pool (DB_POOL_SIZE 5 + DB_MAX_OVERFLOW 5) covers them.
 """
 import os
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", 2))
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
-threads = int(os.environ.get("GUNICORN_THREADS", 8))
+threads = int(os.environ.get("GUNICORN_THREADS", 4))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
 graceful_timeout = 20
 keepalive = 5

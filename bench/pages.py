@@ -5,7 +5,7 @@
 
 For each data size it seeds a PostgreSQL database of its own (bench/seed.py; the larger size adds
 to the smaller), serves the app with gunicorn exactly as docs/operations.md says (gunicorn.conf.py:
-2 gthread workers × 8 threads, CROWDFUND_ENV=production, Redis for rate limits and the broker), and
+2 gthread workers × 4 threads, CROWDFUND_ENV=production, Redis for rate limits and the broker), and
 serves bench/hello.py with the same settings. wrk (Debian's `wrk`), a second process on loopback,
 loads each page for --duration seconds at 16 connections: the campaign page (the live campaign with
 the most pledges), the discover page, a category page and a search. It prints requests per second,
@@ -195,7 +195,7 @@ def main(argv=None) -> None:
             "" if args.page_cache_seconds else ", page cache off (before)")
         header = [title, "",
                   f"Machine: {machine()}.", "",
-                  f"gunicorn.conf.py as in docs/operations.md (2 gthread workers × 8 threads), production config "
+                  f"gunicorn.conf.py as in docs/operations.md (2 gthread workers × 4 threads), production config "
                   f"(page cache {args.page_cache_seconds} s), "
                   f"PostgreSQL, Redis; wrk -t2 -c{CONNECTIONS}, {args.duration} s per page, from the same machine "
                   f"on loopback (it shares the 2 cores). Run on {time.strftime('%Y-%m-%d')}.", ""]
