@@ -225,7 +225,10 @@ def finish_refunds(campaign: Campaign, moderator, now: datetime | None = None) -
 
 # One refund run per campaign at a time, across transactions (refund_pledge commits per pledge):
 # a PostgreSQL session advisory lock on a connection of its own; in-process for SQLite (one server).
-_ADVISORY_NAMESPACE = 60_601
+# Advisory locks are per database, not per schema: the lock's first key is a hash of the schema the
+# tables live in, so two sites (or test workers) in schemas of one database never block each other.
+_ADVISORY_NAMESPACE = "crowdfund-refunds"
+_LOCK_KEY = "hashtext(:ns || current_schema())"
 _local_locks: dict[tuple[str, int], threading.Lock] = {}
 _local_guard = threading.Lock()
 
@@ -234,14 +237,14 @@ _local_guard = threading.Lock()
 def _refund_lock(campaign_id: int):
     if db.engine.dialect.name == "postgresql":
         with db.engine.connect() as connection:
-            acquired = connection.execute(text("SELECT pg_try_advisory_lock(:ns, :id)"),
+            acquired = connection.execute(text(f"SELECT pg_try_advisory_lock({_LOCK_KEY}, :id)"),
                                           {"ns": _ADVISORY_NAMESPACE, "id": campaign_id}).scalar()
             connection.commit()
             try:
                 yield acquired
             finally:
                 if acquired:
-                    connection.execute(text("SELECT pg_advisory_unlock(:ns, :id)"),
+                    connection.execute(text(f"SELECT pg_advisory_unlock({_LOCK_KEY}, :id)"),
                                        {"ns": _ADVISORY_NAMESPACE, "id": campaign_id})
                     connection.commit()
         return
