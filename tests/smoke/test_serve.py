@@ -2,6 +2,7 @@
 PostgreSQL and Redis, driven over HTTP as a backer and an attacker would (tests/smoke/conftest.py)."""
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from browser_fixtures import enter_test_card
@@ -46,17 +47,26 @@ def test_the_session_cookie_is_host_only_secure_httponly_and_lax(client):
 
 def test_eleven_failed_logins_in_a_minute_are_limited_across_both_gunicorn_workers(smoke, client):
     token = client.csrf_token("/login")
-    statuses, bodies = [], []
 
-    # Each attempt is a new connection (urllib), so the kernel hands them to either worker. Each
-    # worker is a process of its own: only the limiter's Redis storage (RATELIMIT_STORAGE_URI) lets
-    # them count one another's attempts; with memory:// each would allow ten.
-    for attempt in range(11):
+    def attempt(number):
         response = client.request("POST", "/login", {"csrf_token": token, "email": "ada@example.com",
-                                                     "password": f"not the password {attempt}"},
-                                  headers={"X-Request-ID": f"smoke-login-{attempt}"})
-        statuses.append(response.status)
-        bodies.append(response.body)
+                                                     "password": f"not the password {number}"},
+                                  headers={"X-Request-ID": f"smoke-login-{number}"})
+        return response.status, response.body
+
+    # Each attempt is a new connection (urllib), and the first ten are sent at once, so both workers
+    # (each polling the shared listening socket) take some of them; one after another, an idle worker
+    # may accept them all. Each worker is a process of its own: only the limiter's Redis storage
+    # (RATELIMIT_STORAGE_URI) lets them count one another's attempts; with memory:// each would allow ten.
+    with ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(attempt, range(10)))
+        answers.append(attempt(10))
+        # Ten more at once: whichever worker serves them refuses them all, including one that served
+        # none of the first ten (a second burst, so that both workers take part even when one worker
+        # happened to accept the whole first burst).
+        later = list(pool.map(attempt, range(11, 21)))
+    statuses, bodies = [status for status, _ in answers], [body for _, body in answers]
+    assert [status for status, _ in later] == [429] * 10
 
     assert statuses == [422] * 10 + [429]
     assert "That email and password do not match an account." in bodies[0]
