@@ -102,6 +102,8 @@ class Config:
     # kept at most this many seconds, made stale by any write; 0 turns it off. Redis (shared by every
     # worker) when CACHE_REDIS_URL is set, else in the process (one process only: the default run).
     PAGE_CACHE_SECONDS = int(_env("PAGE_CACHE_SECONDS", 30))
+    # While one request makes a stale page again, others get the last one, if it is no older than this.
+    PAGE_CACHE_STALE_SECONDS = int(_env("PAGE_CACHE_STALE_SECONDS", 60))
     CACHE_REDIS_URL = _env("CACHE_REDIS_URL")
     PAGE_CACHE_PREFIX = _env("PAGE_CACHE_PREFIX", "crowdfund:")  # keys in Redis: two sites, two prefixes
 

@@ -4,16 +4,24 @@ Only GETs of the endpoints in CACHED_ENDPOINTS, only for a visitor who is not lo
 and no flash message in the session, no remember-me cookie), and only a 200 response that sets no
 cookie and holds no CSRF token is stored. Everyone else gets the page made for them, as before.
 
-Invalidation is by generation: every key holds the current generation number, and any database
-transaction that wrote something (an ORM flush, or an INSERT/UPDATE/DELETE through the session)
-increments it when it commits — in a web worker, a Celery worker or a command alike. So after a
-pledge, an update, a moderator's decision or a closed deadline, the next visitor sees a new page;
-nothing needs to know which pages a write touches. Pages that change with the clock alone ("3
-days left", a deadline just passed before the job ran) are kept at most PAGE_CACHE_SECONDS.
+Invalidation is by generation: every stored page carries the generation number it was made under,
+and any database transaction that wrote something (an ORM flush, or an INSERT/UPDATE/DELETE through
+the session) sets a new generation when it commits — in a web worker, a Celery worker or a command
+alike. So after a pledge, an update, a moderator's decision or a closed deadline, the next visitor
+sees a new page; nothing needs to know which pages a write touches. Pages that change with the clock
+alone ("3 days left", a deadline just passed before the job ran) are fresh for PAGE_CACHE_SECONDS.
 
-Storage is Flask-Caching: Redis (CACHE_REDIS_URL; production defaults it to the rate-limit Redis) so
-that every gunicorn worker shares the pages and the generation, or SimpleCache within one process
-(the default run). PAGE_CACHE_SECONDS=0 turns the cache off.
+One page at a time is made again: when a page is stale (a write, or its seconds are up), the first
+visitor claims it and renders it, and the visitors who arrive while that render runs get the last
+stored page ("X-Page-Cache: stale", at most PAGE_CACHE_STALE_SECONDS past its time) instead of
+rendering it too. Without this, a popular page whose time ran out was rendered by every request in
+flight at once, and those requests stalled for 150-180 ms (docs/benchmarks.md). A claim lasts
+until its render ends, or CLAIM_SECONDS if the process dies mid-render.
+
+A hit costs one round trip to Redis (the generation and the page in one MGET). Storage is
+Flask-Caching: Redis (CACHE_REDIS_URL; production defaults it to the rate-limit Redis) so that every
+gunicorn worker shares the pages and the generation, or SimpleCache within one process (the default
+run). PAGE_CACHE_SECONDS=0 turns the cache off.
 """
 import hashlib
 import logging
@@ -29,7 +37,10 @@ CACHED_ENDPOINTS = frozenset({
     "updates.index",
 })
 GENERATION_KEY = "page-generation"
-KEY_ENVIRON, HIT_ENVIRON = "crowdfund.page_cache_key", "crowdfund.page_cache_hit"
+CLAIM_SECONDS = 10
+# What this request found: its key and generation; whether it was answered from the cache; whether
+# it holds the claim to render its page.
+KEY_ENVIRON, HIT_ENVIRON, CLAIM_ENVIRON = "crowdfund.page_cache_key", "crowdfund.page_cache_hit", "crowdfund.page_cache_claim"
 # Response headers that belong to one response, never to a stored page.
 PER_RESPONSE_HEADERS = frozenset({"set-cookie", "x-request-id", "content-length"})
 
@@ -38,7 +49,9 @@ def register(app) -> None:
     seconds = app.config.get("PAGE_CACHE_SECONDS", 0)
     if not seconds:
         return
-    settings = {"CACHE_DEFAULT_TIMEOUT": seconds, "CACHE_KEY_PREFIX": app.config.get("PAGE_CACHE_PREFIX", "crowdfund:")}
+    stale_seconds = app.config.get("PAGE_CACHE_STALE_SECONDS", 60)
+    settings = {"CACHE_DEFAULT_TIMEOUT": seconds + stale_seconds,
+                "CACHE_KEY_PREFIX": app.config.get("PAGE_CACHE_PREFIX", "crowdfund:")}
     if app.config.get("CACHE_REDIS_URL"):
         settings.update(CACHE_TYPE="RedisCache", CACHE_REDIS_URL=app.config["CACHE_REDIS_URL"],
                         CACHE_OPTIONS={"socket_timeout": 0.5, "socket_connect_timeout": 0.5})
@@ -46,12 +59,17 @@ def register(app) -> None:
         settings.update(CACHE_TYPE="SimpleCache", CACHE_THRESHOLD=2000)
     cache = Cache()
     cache.init_app(app, config=settings)
-    app.extensions["crowdfund_page_cache"] = PageCache(app.extensions["cache"][cache],
+    app.extensions["crowdfund_page_cache"] = PageCache(app.extensions["cache"][cache], seconds,
                                                        shared=bool(app.config.get("CACHE_REDIS_URL")))
     # Registered last (create_app): the other before_request functions (the request id) run first,
     # and every after_request one (security headers, a fresh request id) runs on a hit too.
     app.before_request(serve_from_cache)
     app.after_request(store_in_cache)
+    app.teardown_request(release_claim)
+
+
+def _now() -> float:
+    return time.time()
 
 
 class PageCache:
@@ -60,8 +78,8 @@ class PageCache:
     Redis evicts or loses it, the next one cannot repeat an old number (whose pages may still be
     stored); while it is missing nothing is served from or stored in the cache."""
 
-    def __init__(self, backend, shared: bool):
-        self.backend, self.shared = backend, shared
+    def __init__(self, backend, seconds: int, shared: bool):
+        self.backend, self.seconds, self.shared = backend, seconds, shared
         self._local = time.time_ns()
         if shared:
             try:
@@ -72,6 +90,13 @@ class PageCache:
     def generation(self):
         return self.backend.get(GENERATION_KEY) if self.shared else self._local
 
+    def lookup(self, key) -> tuple:
+        """(the current generation, the page stored under key or None), in one round trip."""
+        if self.shared:
+            generation, stored = self.backend.get_many(GENERATION_KEY, key)
+            return generation, stored
+        return self._local, self.backend.get(key)
+
     def bump(self) -> None:
         value = time.time_ns()
         if self.shared:
@@ -79,11 +104,15 @@ class PageCache:
         else:
             self._local = value
 
-    def get(self, key):
-        return self.backend.get(key)
+    def claim(self, key) -> bool:
+        """True for the one request that gets to render key's page; False while another has it."""
+        return bool(self.backend.add("claim:" + key, 1, timeout=CLAIM_SECONDS))
 
-    def set(self, key, value):
-        return self.backend.set(key, value)
+    def release(self, key) -> None:
+        self.backend.delete("claim:" + key)
+
+    def store(self, key, generation, status, headers, body) -> None:
+        self.backend.set(key, (generation, _now() + self.seconds, status, headers, body))
 
 
 def _cache() -> PageCache | None:
@@ -96,60 +125,79 @@ def _anonymous() -> bool:
     return "_user_id" not in session and "_flashes" not in session
 
 
-def _key(cache) -> str | None:
-    """This request's key under the current generation; None when the cache cannot be read."""
-    try:
-        generation = cache.generation()
-    except Exception:  # a cache that is down is a miss, never an error page
-        current_app.logger.warning("Page cache unreachable", exc_info=True)
-        return None
-    if generation is None:
-        return None
+def page_key() -> str:
+    """The key of this request's page: its language and its path with the query string."""
     from crowdfund.i18n import select_locale
 
     path = hashlib.sha256(request.full_path.encode("utf-8", "surrogateescape")).hexdigest()[:32]
-    return f"page:{generation}:{select_locale()}:{path}"
+    return f"page:{select_locale()}:{path}"
+
+
+def _answer(stored, how: str):
+    request.environ[HIT_ENVIRON] = True
+    _generation, _fresh_until, status, headers, body = stored
+    response = current_app.response_class(body, status=status, headers=headers)
+    response.headers["X-Page-Cache"] = how
+    return response
 
 
 def serve_from_cache():
     cache = _cache()
     if cache is None or request.method != "GET" or request.endpoint not in CACHED_ENDPOINTS or not _anonymous():
         return None
-    key = _key(cache)
+    key = page_key()
+    try:
+        generation, stored = cache.lookup(key)
+    except Exception:  # a cache that is down is a miss, never an error page
+        current_app.logger.warning("Page cache unreachable", exc_info=True)
+        return None
+    if generation is None:
+        return None  # lost (Redis evicted or restarted): nothing is served or stored until a write
     # Kept in the request's environ, not on g: g lives as long as the app context, which a test (or
     # a command) may keep across many requests.
-    request.environ[KEY_ENVIRON] = key
-    if key is None:
-        return None
+    request.environ[KEY_ENVIRON] = (key, generation)
+    if stored is not None and stored[0] == generation and _now() < stored[1]:
+        return _answer(stored, "hit")
     try:
-        stored = cache.get(key)
+        claimed = cache.claim(key)
     except Exception:
         current_app.logger.warning("Page cache unreachable", exc_info=True)
         return None
-    if stored is None:
-        return None
-    request.environ[HIT_ENVIRON] = True
-    status, headers, body = stored
-    response = current_app.response_class(body, status=status, headers=headers)
-    response.headers["X-Page-Cache"] = "hit"
-    return response
+    if claimed:
+        request.environ[CLAIM_ENVIRON] = True
+        return None  # this request renders the page and stores it
+    if stored is not None:
+        return _answer(stored, "stale")  # another request is rendering it right now
+    return None  # nothing stored to fall back on: render it here as well
 
 
 def store_in_cache(response):
-    key = request.environ.get(KEY_ENVIRON)
-    if key is None or request.environ.get(HIT_ENVIRON):
+    found = request.environ.get(KEY_ENVIRON)
+    if found is None or request.environ.get(HIT_ENVIRON):
         return response
     cacheable = (response.status_code == 200 and not response.direct_passthrough and not response.is_streamed
                  and "Set-Cookie" not in response.headers and "csrf_token" not in g and _anonymous())
     if cacheable:
+        key, generation = found
         headers = [(name, value) for name, value in response.headers.items()
                    if name.lower() not in PER_RESPONSE_HEADERS and name != "X-Page-Cache"]
         try:
-            _cache().set(key, (response.status_code, headers, response.get_data()))
+            _cache().store(key, generation, response.status_code, headers, response.get_data())
         except Exception:
             current_app.logger.warning("Page cache unreachable", exc_info=True)
         response.headers["X-Page-Cache"] = "miss"
+    release_claim()
     return response
+
+
+def release_claim(error=None) -> None:
+    """End this request's claim (after its page is stored, or when its render failed)."""
+    if not request.environ.pop(CLAIM_ENVIRON, False):
+        return
+    try:
+        _cache().release(request.environ[KEY_ENVIRON][0])
+    except Exception:
+        current_app.logger.warning("Page cache unreachable: a claim lasts %s s", CLAIM_SECONDS, exc_info=True)
 
 
 def bump_generation() -> None:

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from crowdfund import create_app
+from crowdfund import create_app, page_cache
 from crowdfund.ticker import run_periodic_jobs
 
 pytestmark = pytest.mark.page_cache
@@ -56,6 +56,81 @@ def test_a_closed_campaign_leaves_the_discover_page_at_once(client, make_campaig
     run_periodic_jobs(campaign.deadline + timedelta(minutes=1))  # what beat or the ticker runs
 
     assert "Closing soon kiln" not in client.get("/discover").get_data(as_text=True)
+
+
+def _claim(app, url) -> str:
+    """Act as another request that is rendering url's page right now; returns the page's key."""
+    with app.test_request_context(url):
+        key = page_cache.page_key()
+        assert app.extensions["crowdfund_page_cache"].claim(key)
+    return key
+
+
+def test_while_one_visitor_renders_a_stale_page_the_others_get_the_last_one(app, client, make_campaign, make_pledge,
+                                                                           count_queries):
+    """A write makes the page stale; the crowd arriving while the first visitor renders it again gets
+    the page as it was a moment ago, without a query, instead of every one of them rendering it."""
+    campaign = make_campaign(state="live", goal=100_000)
+    url = f"/c/{campaign.slug}"
+    before = client.get(url)
+    make_pledge(campaign, amount=42_000)
+    key = _claim(app, url)
+
+    with count_queries() as statements:
+        during = [client.get(url) for _ in range(3)]
+    app.extensions["crowdfund_page_cache"].release(key)  # that render has ended
+    after = client.get(url)
+
+    assert statements == []
+    assert all(page.headers["X-Page-Cache"] == "stale" and page.get_data() == before.get_data() for page in during)
+    assert after.headers["X-Page-Cache"] == "miss" and "$420" in after.get_data(as_text=True)
+    assert client.get(url).headers["X-Page-Cache"] == "hit"
+
+
+def test_a_page_whose_time_is_up_is_rendered_once_then_fresh_again(app, client, make_campaign, monkeypatch):
+    campaign = make_campaign(state="live", title="Harbour sauna")
+    url = f"/c/{campaign.slug}"
+    client.get(url)
+    later = page_cache._now() + app.config["PAGE_CACHE_SECONDS"] + 1
+    monkeypatch.setattr(page_cache, "_now", lambda: later)
+
+    first = client.get(url)
+    second = client.get(url)
+
+    assert [first.headers["X-Page-Cache"], second.headers["X-Page-Cache"]] == ["miss", "hit"]
+    assert "Harbour sauna" in second.get_data(as_text=True)
+
+
+def test_a_page_nobody_has_stored_is_rendered_even_while_claimed(app, client, make_campaign):
+    """With nothing stored to fall back on, a visitor never waits for another's render."""
+    campaign = make_campaign(state="live", title="First night bistro")
+    _claim(app, f"/c/{campaign.slug}")
+
+    page = client.get(f"/c/{campaign.slug}")
+
+    assert page.status_code == 200 and "First night bistro" in page.get_data(as_text=True)
+
+
+def test_a_render_that_fails_gives_up_its_claim(app, client, make_campaign, make_pledge, monkeypatch):
+    """A page whose render raised is rendered again by the next visitor, not left stale for others."""
+    import crowdfund.campaigns.routes as campaign_routes
+
+    campaign = make_campaign(state="live", goal=100_000)
+    url = f"/c/{campaign.slug}"
+    client.get(url)
+    make_pledge(campaign, amount=31_000)
+    real_render = campaign_routes.render_template
+
+    def broken_render(*args, **kwargs):
+        raise RuntimeError("template blew up")
+
+    monkeypatch.setattr(campaign_routes, "render_template", broken_render)
+    monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)  # as in production: a 500 page
+    assert client.get(url).status_code == 500
+    monkeypatch.setattr(campaign_routes, "render_template", real_render)
+    page = client.get(url)
+
+    assert page.headers["X-Page-Cache"] == "miss" and "$310" in page.get_data(as_text=True)
 
 
 def test_logged_in_people_never_get_a_stored_page(client, login, make_campaign, make_user):
@@ -174,6 +249,25 @@ def test_two_workers_share_pages_and_a_write_in_one_refreshes_the_other(app, mak
 
     assert page.headers["X-Page-Cache"] == "miss"
     assert "$770" in page.get_data(as_text=True)
+
+
+def test_a_worker_rendering_a_page_spares_the_other_worker_the_render(app, make_campaign, make_pledge, redis_url,
+                                                                     count_queries):
+    """The claim is shared through Redis: while worker A renders a stale page, worker B serves the
+    last one without a query."""
+    worker_a = create_app({**app.config, "CACHE_REDIS_URL": redis_url})
+    worker_b = create_app({**app.config, "CACHE_REDIS_URL": redis_url})
+    campaign = make_campaign(state="live", goal=100_000)
+    url = f"/c/{campaign.slug}"
+    with worker_a.app_context():
+        worker_a.test_client().get(url)
+        make_pledge(campaign, amount=12_000)
+        _claim(worker_a, url)
+    with worker_b.app_context(), count_queries() as statements:
+        page = worker_b.test_client().get(url)
+
+    assert page.headers["X-Page-Cache"] == "stale" and "$120" not in page.get_data(as_text=True)
+    assert statements == []
 
 
 def test_a_lost_generation_never_brings_old_pages_back(app, make_campaign, make_pledge, redis_url):
