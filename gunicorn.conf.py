@@ -1,12 +1,12 @@
 """gunicorn settings for `make serve`, the systemd unit and the Procfile (docs/operations.md).
 
 Every setting can be changed from the environment without editing this file:
-GUNICORN_BIND, GUNICORN_WORKERS, GUNICORN_WORKER_CLASS, GUNICORN_THREADS, GUNICORN_TIMEOUT.
+GUNICORN_BIND, GUNICORN_WORKERS, GUNICORN_WORKER_CLASS, GUNICORN_THREADS, GUNICORN_TIMEOUT,
+GUNICORN_MAX_REQUESTS, GUNICORN_REUSE_PORT, GUNICORN_ACCESSLOG.
 The default worker class is gthread with 4 threads: pages that wait on Stripe (pledging, the fix
-page, payouts) hold a thread, not a whole process, while they wait (bench/workers.py). 8 threads
-serve twice as many Stripe-bound pages, but on CPU-bound pages the threads of a worker fight over
-the GIL: measured with bench/pages.py's load, 8 threads gave sporadic p99s of 0.5-2.5 s where 4 kept
-55-75 ms (docs/operations.md). The database pool (DB_POOL_SIZE 5 + DB_MAX_OVERFLOW 5) covers them.
+page, payouts) hold a thread, not a whole process, while they wait (bench/workers.py); on pages that
+only use the CPU 2, 4 or 8 threads serve about the same (docs/operations.md). The database pool
+(DB_POOL_SIZE 5 + DB_MAX_OVERFLOW 5) covers them.
 """
 import os
 

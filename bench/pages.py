@@ -230,7 +230,8 @@ def main(argv=None) -> None:
             "" if args.page_cache_seconds else ", page cache off (before)")
         header = [title, "",
                   f"Machine: {machine()}.", "",
-                  f"gunicorn.conf.py as in docs/operations.md (2 gthread workers × 4 threads), production config "
+                  f"gunicorn.conf.py as in docs/operations.md (2 gthread workers × 4 threads, a socket per worker, "
+                  f"no recycling, warm-up), production config "
                   f"(page cache {args.page_cache_seconds} s), "
                   f"PostgreSQL, Redis; wrk -t2 -c{CONNECTIONS}, {args.duration} s per page, from the same machine "
                   f"on loopback (it shares the 2 cores). Run on {time.strftime('%Y-%m-%d')}.", ""]

@@ -8,15 +8,12 @@ Workers are new after a deploy, after one is killed for a timeout, and when guni
 Nothing here writes; a failure (the database still starting, say) is logged and the worker starts
 anyway, as it would have without the warm-up.
 """
-import logging
 import time
 
 from babel import Locale
 from babel.numbers import format_currency
 from sqlalchemy import text
 from sqlalchemy.orm import configure_mappers
-
-log = logging.getLogger(__name__)
 
 
 def warm(app) -> float:
@@ -30,7 +27,7 @@ def warm(app) -> float:
             with app.app_context():
                 step()
         except Exception:
-            log.warning("Warm-up step %r failed; the first request will do it", name, exc_info=True)
+            app.logger.warning("Warm-up step %r failed; the first request will do it", name, exc_info=True)
     return time.perf_counter() - started
 
 

@@ -123,11 +123,17 @@ async def create_account(request):
     return _json(account)
 
 
-async def retrieve_account(request):
-    account = CONNECT["accounts"].get(request.match_info["id"])
-    if account is None:
-        return _missing("account", request.match_info["id"])
-    return _json(account)
+def _retrieve(kind: str):
+    """GET /v1/<kind>s/{id}: the stored object, or Stripe's resource_missing error."""
+    async def retrieve(request):
+        found = CONNECT[kind + "s"].get(request.match_info["id"])
+        if found is None:
+            return _missing(kind, request.match_info["id"])
+        return _json(found)
+    return retrieve
+
+
+retrieve_account = _retrieve("account")
 
 
 async def create_account_link(request):
@@ -261,11 +267,7 @@ async def create_transfer(request):
     return _json(transfer)
 
 
-async def retrieve_transfer(request):
-    transfer = CONNECT["transfers"].get(request.match_info["id"])
-    if transfer is None:
-        return _missing("transfer", request.match_info["id"])
-    return _json(transfer)
+retrieve_transfer = _retrieve("transfer")
 
 
 async def list_transfers(request):

@@ -38,9 +38,12 @@ def _onboarding_origin() -> str:
     return STRIPE_CONNECT_ORIGIN
 
 
-def _gateway_trouble() -> None:
+def _back_after_gateway_trouble():
+    """Undo what this request did, say Stripe could not be reached, and go back to /me/payouts."""
+    db.session.rollback()
     flash(_("We could not reach our payment provider just now. Nothing was changed; please try again "
             "in a few minutes."), "error")
+    return redirect(url_for("payout_accounts.show"), 303)
 
 
 def _to_onboarding(account):
@@ -49,8 +52,7 @@ def _to_onboarding(account):
         url = accounts.onboarding_url(account, _absolute("payout_accounts.refresh"),
                                       _absolute("payout_accounts.returned"))
     except gateway.GatewayError:
-        _gateway_trouble()
-        return redirect(url_for("payout_accounts.show"), 303)
+        return _back_after_gateway_trouble()
     return redirect(url, 303)
 
 
@@ -77,9 +79,7 @@ def connect():
         account = accounts.ensure_account(current_user)
         db.session.commit()
     except gateway.GatewayError:
-        db.session.rollback()
-        _gateway_trouble()
-        return redirect(url_for("payout_accounts.show"), 303)
+        return _back_after_gateway_trouble()
     if account.can_receive_transfers:
         flash(_("Your payout account is ready to receive transfers."), "info")
         return redirect(url_for("payout_accounts.show"), 303)
@@ -117,9 +117,7 @@ def _read_back(flash_ready: bool):
         accounts.refresh_status(account, utcnow())
         db.session.commit()
     except gateway.GatewayError:
-        db.session.rollback()
-        _gateway_trouble()
-        return redirect(url_for("payout_accounts.show"), 303)
+        return _back_after_gateway_trouble()
     if account.can_receive_transfers:
         flash(_("Your payout account is ready to receive transfers."), "success")
     else:
