@@ -1,5 +1,6 @@
 """Configuration classes. Every setting comes from an environment variable (or `.env`)."""
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from dotenv import load_dotenv
@@ -117,6 +118,10 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
+    # A sign-in lasts this long at most, "remember me" or not; then the browser signs in again, and
+    # the periodic job deletes its login session row (crowdfund/accounts/services.py).
+    LOGIN_SESSION_DAYS = int(_env("LOGIN_SESSION_DAYS", 365))
+    REMEMBER_COOKIE_DURATION = timedelta(days=LOGIN_SESSION_DAYS)
     WTF_CSRF_TIME_LIMIT = None
     PAGE_SIZE = 12
     PASSWORD_HASH_METHOD = "scrypt"

@@ -8,7 +8,8 @@ from flask import Flask
 
 def run_periodic_jobs(now=None) -> dict:
     """Everything that must happen on time: close due campaigns, then charge, retry, remind and
-    drop pledges. Returns the closing counts; the caller provides an app context."""
+    drop pledges; forget login sessions past their time. Returns the closing counts; the caller provides an app context."""
+    from crowdfund.accounts.services import end_old_login_sessions
     from crowdfund.campaigns.lifecycle import close_due_campaigns
     from crowdfund.clock import utcnow
     from crowdfund.extensions import db
@@ -21,6 +22,7 @@ def run_periodic_jobs(now=None) -> dict:
     try:
         result = close_due_campaigns(now)
         expire_abandoned_pledges(now)
+        end_old_login_sessions(now)
         db.session.commit()
         # Charging commits claim by claim (see payments/charging.py), so it runs after the closing
         # commit rather than inside close_due_campaigns; it also picks up what a crashed run left.

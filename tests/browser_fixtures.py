@@ -4,6 +4,7 @@ in one process (the second finds the first's event loop), so there is exactly on
 Without Chromium or Playwright the tests skip, or fail with CROWDFUND_REQUIRE_SERVICES=1."""
 import importlib.util
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,15 @@ def browser():
             yield browser
         finally:
             browser.close()
+
+
+def pledge_without_reward(page, dollars: str) -> None:
+    """On a campaign's pledge form: no reward, `dollars`, continue; waits for the card page."""
+    form = page.locator("main form")
+    form.get_by_label("No reward, I just want to support it").check()
+    form.get_by_label("Pledge amount").fill(dollars)
+    form.get_by_role("button", name="Continue to payment").click()
+    page.wait_for_url(re.compile(r"/pledges/\d+/card"))
 
 
 def enter_test_card(page, number: str = "4242424242424242", postal_code: str = "75001") -> None:

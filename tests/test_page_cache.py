@@ -290,3 +290,15 @@ def test_a_lost_generation_never_brings_old_pages_back(app, make_campaign, make_
     assert while_lost.status_code == 200 and "X-Page-Cache" not in while_lost.headers
     assert "$550" in after[0].get_data(as_text=True)
     assert [page.headers["X-Page-Cache"] for page in after] == ["miss", "hit"]
+
+
+def test_a_periodic_run_with_nothing_to_do_keeps_the_stored_pages(client, make_campaign, make_user):
+    """Beat runs the periodic jobs every minute; when they change nothing, visitors keep getting
+    stored pages (a job that wrote every time would empty the cache every minute)."""
+    url = f"/c/{make_campaign(state='live').slug}"
+    make_user()
+    client.get(url)
+
+    run_periodic_jobs()
+
+    assert client.get(url).headers["X-Page-Cache"] == "hit"

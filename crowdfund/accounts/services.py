@@ -1,4 +1,5 @@
 """Accounts: sign-up, passwords, email tokens, roles. Functions flush; callers commit."""
+from datetime import timedelta
 from functools import lru_cache
 from importlib import resources
 
@@ -91,7 +92,25 @@ def user_for_login_session(session_id: str) -> User | None:
         return None
     return db.session.execute(
         db.select(User).join(LoginSession, LoginSession.user_id == User.id)
-        .where(User.login_id == login_id, LoginSession.key == key)).scalar_one_or_none()
+        .where(User.login_id == login_id, LoginSession.key == key,
+               LoginSession.created_at > _oldest_login_session(utcnow()))).scalar_one_or_none()
+
+
+def _oldest_login_session(now):
+    return now - timedelta(days=current_app.config["LOGIN_SESSION_DAYS"])
+
+
+def end_old_login_sessions(now) -> int:
+    """Delete the login sessions older than LOGIN_SESSION_DAYS (they sign no one in any more: the
+    browsers that never logged out). Run by the periodic job; returns how many. Flushes."""
+    old = LoginSession.created_at <= _oldest_login_session(now)
+    # Looked for first: a DELETE through the session counts as a write and would make every stored
+    # public page stale (crowdfund/page_cache.py) on every run, though there is rarely anything to delete.
+    if not db.session.scalar(db.select(db.exists().where(old))):
+        return 0
+    deleted = db.session.execute(db.delete(LoginSession).where(old)).rowcount
+    db.session.flush()
+    return deleted
 
 
 def end_login_session(session_id: str | None) -> None:

@@ -1,10 +1,14 @@
 """Logging in and out: sessions, remember me, safe redirects, the login rate limit."""
 import re
+from datetime import timedelta
+from email.utils import parsedate_to_datetime
 
 import pytest
 
 from crowdfund.accounts.models import LoginSession
+from crowdfund.clock import utcnow
 from crowdfund.extensions import db
+from crowdfund.ticker import run_periodic_jobs
 
 PASSWORD = "correct horse battery"
 
@@ -216,3 +220,40 @@ def test_rate_limit_counts_only_login_attempts_not_page_views(ratelimited_app, m
     response = client.post("/login", data={"email": user.email, "password": PASSWORD})
 
     assert response.status_code == 302
+
+
+def _age_login_sessions(user, days: int) -> None:
+    db.session.execute(db.update(LoginSession).where(LoginSession.user_id == user.id)
+                       .values(created_at=utcnow() - timedelta(days=days)))
+    db.session.commit()
+
+
+def test_a_sign_in_lasts_login_session_days_at_most(app, client, make_user):
+    """Remember me keeps a browser signed in for LOGIN_SESSION_DAYS (365), not for ever."""
+    user = make_user()
+    response = client.post("/login", data={"email": user.email, "password": PASSWORD, "remember": "y"})
+    remember = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("remember_token="))
+    expires = parsedate_to_datetime(re.search(r"Expires=([^;]+)", remember).group(1)).replace(tzinfo=None)
+    assert abs((expires - utcnow()) - timedelta(days=app.config["LOGIN_SESSION_DAYS"])) < timedelta(minutes=5)
+
+    _age_login_sessions(user, app.config["LOGIN_SESSION_DAYS"] - 1)
+    assert client.get("/me/settings").status_code == 200
+    _age_login_sessions(user, app.config["LOGIN_SESSION_DAYS"] + 1)
+
+    assert client.get("/me/settings").status_code == 302  # the session cookie no longer signs in
+    client.delete_cookie("session")
+    assert client.get("/me/settings").status_code == 302  # nor the remember-me cookie
+
+
+def test_the_periodic_job_deletes_login_sessions_past_their_time(app, make_user):
+    """Browsers that never logged out leave rows behind; the periodic job removes the expired ones."""
+    stale, fresh = make_user(), make_user()
+    fresh_id = fresh.id
+    for user in (stale, fresh):
+        app.test_client().post("/login", data={"email": user.email, "password": PASSWORD})
+    _age_login_sessions(stale, app.config["LOGIN_SESSION_DAYS"] + 1)
+
+    run_periodic_jobs()
+
+    owners = db.session.execute(db.select(LoginSession.user_id)).scalars().all()
+    assert owners == [fresh_id]

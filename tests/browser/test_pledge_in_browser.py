@@ -6,7 +6,7 @@ from datetime import timedelta
 from crowdfund.clock import utcnow
 from crowdfund.extensions import db
 from crowdfund.pledges.models import Pledge
-from browser_fixtures import enter_test_card
+from browser_fixtures import enter_test_card, pledge_without_reward
 
 PASSWORD = "a browser's password 2026"
 
@@ -32,12 +32,7 @@ def test_backer_pledges_with_the_test_card_and_sees_it_in_my_pledges(page, log_i
     page.goto(f"/c/{slug}")
     page.get_by_role("link", name="Back this project").click()
     page.wait_for_url(re.compile(rf"/c/{slug}/pledge"))
-    form = page.locator("main form")
-    form.get_by_label("No reward, I just want to support it").check()
-    form.get_by_label("Pledge amount").fill("25")
-    form.get_by_role("button", name="Continue to payment").click()
-
-    page.wait_for_url(re.compile(r"/pledges/\d+/card"))
+    pledge_without_reward(page, "25")
     enter_test_card(page)
     page.get_by_role("button", name="Save card").click()
 

@@ -5,7 +5,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from browser_fixtures import enter_test_card
+from browser_fixtures import enter_test_card, pledge_without_reward
 
 # Every test here talks to the one server of this module: under `pytest -n 2 --dist loadgroup`
 # they all go to the same xdist worker.
@@ -98,11 +98,7 @@ def test_backer_signs_up_pledges_and_is_charged_after_the_deadline(smoke, page):
 
     page.goto(f"/c/{slug}")
     page.get_by_role("link", name="Back this project").click()
-    form = page.locator("main form")
-    form.get_by_label("No reward, I just want to support it").check()
-    form.get_by_label("Pledge amount").fill("25")
-    form.get_by_role("button", name="Continue to payment").click()
-    page.wait_for_url(re.compile(r"/pledges/\d+/card"))
+    pledge_without_reward(page, "25")
     enter_test_card(page)
     page.get_by_role("button", name="Save card").click()
     page.wait_for_url(re.compile(r"/pledges/\d+$"))
