@@ -106,6 +106,11 @@ class PageCache:
 
     def claim(self, key) -> bool:
         """True for the one request that gets to render key's page; False while another has it."""
+        if self.shared:
+            # One atomic SET NX EX: cachelib's add() is SETNX then EXPIRE, and a process dying between
+            # the two would leave a claim that never ends (the page then stale until it drops out).
+            client = self.backend._write_client
+            return bool(client.set(self.backend._get_prefix() + "claim:" + key, 1, nx=True, ex=CLAIM_SECONDS))
         return bool(self.backend.add("claim:" + key, 1, timeout=CLAIM_SECONDS))
 
     def release(self, key) -> None:

@@ -255,6 +255,8 @@ def test_a_worker_rendering_a_page_spares_the_other_worker_the_render(app, make_
                                                                      count_queries):
     """The claim is shared through Redis: while worker A renders a stale page, worker B serves the
     last one without a query."""
+    import redis
+
     worker_a = create_app({**app.config, "CACHE_REDIS_URL": redis_url})
     worker_b = create_app({**app.config, "CACHE_REDIS_URL": redis_url})
     campaign = make_campaign(state="live", goal=100_000)
@@ -262,12 +264,15 @@ def test_a_worker_rendering_a_page_spares_the_other_worker_the_render(app, make_
     with worker_a.app_context():
         worker_a.test_client().get(url)
         make_pledge(campaign, amount=12_000)
-        _claim(worker_a, url)
+        key = _claim(worker_a, url)
     with worker_b.app_context(), count_queries() as statements:
         page = worker_b.test_client().get(url)
 
     assert page.headers["X-Page-Cache"] == "stale" and "$120" not in page.get_data(as_text=True)
     assert statements == []
+    # The claim ends by itself if its worker dies mid-render.
+    claim_ttl = redis.Redis.from_url(redis_url).ttl(app.config["PAGE_CACHE_PREFIX"] + "claim:" + key)
+    assert 0 < claim_ttl <= page_cache.CLAIM_SECONDS
 
 
 def test_a_lost_generation_never_brings_old_pages_back(app, make_campaign, make_pledge, redis_url):
