@@ -37,13 +37,14 @@ sys.path.insert(0, str(PROJECT_DIR))
 from bench.results import RESULTS, write_section  # noqa: E402  (after the sys.path insert)
 from bench.seed import migrated_app, seed  # noqa: E402
 from bench.serving import WRK_STATUS_SCRIPT, Gunicorn, run_wrk, wrk_version  # noqa: E402
+from config import Config  # noqa: E402  (the served app's default key prefix)
+from crowdfund.page_cache import GENERATION_KEY  # noqa: E402
 
 TARGETS = {"campaign": 1 / 3, "discover": 1 / 4, "category": 1 / 4, "search": 1 / 6}
 P99_TARGET_MS = 50.0
 GROWTH_TARGET = 1.5
 CONNECTIONS = 16
 WRITE_EVERY_SECONDS = 0.5
-PAGE_CACHE_PREFIX = "crowdfund:"  # config.py's default, which the served app uses
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -72,7 +73,7 @@ def wrk_while_writing(url: str, duration: int, script: Path, redis_url: str) -> 
 
     def write():
         while not stop.wait(WRITE_EVERY_SECONDS):
-            client.set(PAGE_CACHE_PREFIX + "page-generation", str(time.time_ns()))
+            client.set(Config.PAGE_CACHE_PREFIX + GENERATION_KEY, str(time.time_ns()))
 
     writer = threading.Thread(target=write, daemon=True)
     writer.start()

@@ -230,11 +230,15 @@ def redis_url(app):
         client.delete(key)
 
 
-def test_two_workers_share_pages_and_a_write_in_one_refreshes_the_other(app, make_campaign, make_pledge, redis_url):
-    """Two apps on one Redis, as two gunicorn workers are: a pledge committed in one makes the other's
-    stored page stale at once."""
-    worker_a = create_app({**app.config, "CACHE_REDIS_URL": redis_url})
-    worker_b = create_app({**app.config, "CACHE_REDIS_URL": redis_url})
+@pytest.fixture
+def workers(app, redis_url):
+    """Two apps on one Redis, as two gunicorn workers are."""
+    return tuple(create_app({**app.config, "CACHE_REDIS_URL": redis_url}) for _ in range(2))
+
+
+def test_two_workers_share_pages_and_a_write_in_one_refreshes_the_other(workers, make_campaign, make_pledge):
+    """A pledge committed in one worker makes the other's stored page stale at once."""
+    worker_a, worker_b = workers
     campaign = make_campaign(state="live", goal=100_000)
     url = f"/c/{campaign.slug}"
 
@@ -251,14 +255,13 @@ def test_two_workers_share_pages_and_a_write_in_one_refreshes_the_other(app, mak
     assert "$770" in page.get_data(as_text=True)
 
 
-def test_a_worker_rendering_a_page_spares_the_other_worker_the_render(app, make_campaign, make_pledge, redis_url,
-                                                                     count_queries):
+def test_a_worker_rendering_a_page_spares_the_other_worker_the_render(app, workers, make_campaign, make_pledge,
+                                                                     redis_url, count_queries):
     """The claim is shared through Redis: while worker A renders a stale page, worker B serves the
     last one without a query."""
     import redis
 
-    worker_a = create_app({**app.config, "CACHE_REDIS_URL": redis_url})
-    worker_b = create_app({**app.config, "CACHE_REDIS_URL": redis_url})
+    worker_a, worker_b = workers
     campaign = make_campaign(state="live", goal=100_000)
     url = f"/c/{campaign.slug}"
     with worker_a.app_context():
@@ -275,11 +278,11 @@ def test_a_worker_rendering_a_page_spares_the_other_worker_the_render(app, make_
     assert 0 < claim_ttl <= page_cache.CLAIM_SECONDS
 
 
-def test_a_lost_generation_never_brings_old_pages_back(app, make_campaign, make_pledge, redis_url):
+def test_a_lost_generation_never_brings_old_pages_back(app, workers, make_campaign, make_pledge, redis_url):
     """If Redis loses the generation (eviction, restart), no page stored before is served again."""
     import redis
 
-    worker = create_app({**app.config, "CACHE_REDIS_URL": redis_url})
+    worker = workers[0]
     campaign = make_campaign(state="live", goal=100_000)
     url = f"/c/{campaign.slug}"
     with worker.app_context():

@@ -91,6 +91,13 @@ def focus_with_keys(page, target, key="Tab", limit=150):
     pytest.fail(f"{limit} presses of {key} never reached {target}")
 
 
+def tab_to_and_press(page, button) -> None:
+    """The next Tab must land on button (the form's order is right), then Enter presses it."""
+    page.keyboard.press("Tab")
+    expect(button).to_be_focused()
+    page.keyboard.press("Enter")
+
+
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1440px", "375px"])
 def test_main_pages_have_no_serious_or_critical_axe_violations(page, axe, log_in, site, viewport):
     page.set_viewport_size(viewport)
@@ -158,9 +165,7 @@ def test_visitor_signs_up_logs_out_and_logs_in_with_the_keyboard_alone(page, liv
     focus_with_keys(page, form.get_by_label("Remember me"))
     page.keyboard.press("Space")
     expect(form.get_by_label("Remember me")).to_be_checked()
-    page.keyboard.press("Tab")
-    expect(form.get_by_role("button", name="Log in")).to_be_focused()
-    page.keyboard.press("Enter")
+    tab_to_and_press(page, form.get_by_role("button", name="Log in"))
     expect(page.get_by_text("Welcome back, Kim Keys.")).to_be_visible()
 
 
@@ -204,9 +209,7 @@ def test_backer_follows_comments_and_replies_with_the_keyboard_alone(page, log_i
 
     focus_with_keys(page, page.get_by_label("Write a comment"))
     page.keyboard.type("Typed with the keyboard alone.")
-    page.keyboard.press("Tab")
-    expect(page.get_by_role("button", name="Post comment")).to_be_focused()
-    page.keyboard.press("Enter")
+    tab_to_and_press(page, page.get_by_role("button", name="Post comment"))
     expect(page.locator(".comment-body", has_text="Typed with the keyboard alone.")).to_be_visible()
 
     thread = page.locator(".comment-thread", has_text="Will the rye loaf be back?")
@@ -215,9 +218,7 @@ def test_backer_follows_comments_and_replies_with_the_keyboard_alone(page, log_i
     page.keyboard.press("Tab")
     expect(thread.get_by_label("Your reply")).to_be_focused()
     page.keyboard.type("And the seeded one, please.")
-    page.keyboard.press("Tab")
-    expect(thread.get_by_role("button", name="Post reply")).to_be_focused()
-    page.keyboard.press("Enter")
+    tab_to_and_press(page, thread.get_by_role("button", name="Post reply"))
     expect(page.locator(".comment-replies .comment-body", has_text="And the seeded one, please.")).to_be_visible()
 
 
@@ -234,9 +235,7 @@ def test_moderator_records_a_decision_with_the_keyboard_alone(page, log_in, site
     page.keyboard.press("Tab")
     expect(page.get_by_label("Reason (shown to the founder)")).to_be_focused()
     page.keyboard.type("Please add a photo of the kiln's quote.")
-    page.keyboard.press("Tab")
-    expect(page.get_by_role("button", name="Record decision")).to_be_focused()
-    page.keyboard.press("Enter")
+    tab_to_and_press(page, page.get_by_role("button", name="Record decision"))
     expect(page.get_by_text("Decision recorded: Changes requested.")).to_be_visible()
 
 
@@ -252,9 +251,7 @@ def test_visitor_searches_and_founder_filters_backers_with_the_keyboard_alone(pa
     page.goto(f"/c/{site.slug}/dashboard")
     focus_with_keys(page, page.get_by_label("Show"))
     page.keyboard.press("ArrowDown")  # from "Every pledge" to the first state, "Card saved, not charged yet"
-    page.keyboard.press("Tab")
-    expect(page.get_by_role("button", name="Filter")).to_be_focused()
-    page.keyboard.press("Enter")
+    tab_to_and_press(page, page.get_by_role("button", name="Filter"))
     page.wait_for_url(re.compile(r"/dashboard\?state=active$"))
     expect(page.locator("#backer-table caption")).to_contain_text("3 pledges")
 
