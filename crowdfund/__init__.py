@@ -5,16 +5,14 @@ from flask import Flask
 
 from crowdfund.extensions import babel, csrf, db, limiter, login_manager, migrate
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+# The checkout (Makefile, instance/, bench/) when run from one; site-packages when installed.
+PROJECT_DIR = PACKAGE_DIR.parent
 
 
 def create_app(config=None) -> Flask:
     """Build the app from a config class (or mapping); without one, from CROWDFUND_ENV."""
-    app = Flask(
-        __name__,
-        template_folder=str(PROJECT_DIR / "templates"),
-        static_folder=str(PROJECT_DIR / "static"),
-    )
+    app = Flask(__name__)  # templates/ and static/ inside the package, so an installed wheel has them
     load_config(app, config)
     app.logger.setLevel(app.config.get("LOG_LEVEL", "INFO"))
     register_proxy_fix(app)
@@ -70,7 +68,7 @@ def register_extensions(app) -> None:
     from crowdfund.database import include_object  # also registers the engine and DDL listeners
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(PROJECT_DIR / "migrations"), render_as_batch=True,
+    migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"), render_as_batch=True,
                      compare_type=True, include_object=include_object)
     login_manager.init_app(app)
     csrf.init_app(app)

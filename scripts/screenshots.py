@@ -61,7 +61,7 @@ def build_site(workdir: Path):
         "IN_PROCESS_TICKER": False, "RATELIMIT_ENABLED": False, "LOG_LEVEL": "WARNING",
     })
     with app.app_context():
-        upgrade(directory=str(PROJECT_DIR / "migrations"))
+        upgrade(directory=str(PROJECT_DIR / "crowdfund" / "migrations"))
         load_demo_data()
         mark_email_verified(register_user(NEW_BACKER, "Sam Lee", DEMO_PASSWORD))
         db.session.commit()
