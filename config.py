@@ -79,6 +79,10 @@ class Config:
     # one (redis://...), `celery -A crowdfund.celery_app worker` runs them and `... beat` ticks.
     CELERY_BROKER_URL = _env("CELERY_BROKER_URL")
     CELERY_RESULT_BACKEND = _env("CELERY_RESULT_BACKEND")
+    # How committed domain events (crowdfund/outbox.py) are delivered: "celery" (a worker; the default
+    # with a broker), "thread" (a dispatcher thread in the web process; the default without one) or
+    # "inline" (at once after commit, in the committing thread: the tests).
+    OUTBOX_DISPATCH = _env("OUTBOX_DISPATCH")
 
     # Stripe. Without a secret key the app talks to the localstripe stand-in at STRIPE_API_BASE
     # (started by `make run` and by the tests) and says "test mode" on every page.
@@ -144,6 +148,7 @@ class TestingConfig(Config):
     IN_PROCESS_TICKER = False
     CELERY_BROKER_URL = None  # tasks run in-process; tests/test_celery_worker.py starts a real worker
     MAIL_BACKEND = "memory"
+    OUTBOX_DISPATCH = "inline"
     RATELIMIT_ENABLED = False
     REQUIRE_PAYOUT_ACCOUNT = False  # tests that need the rule turn it on
     PAGE_CACHE_SECONDS = 0  # on for tests marked page_cache and the browser tests (tests/conftest.py)

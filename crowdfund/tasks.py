@@ -94,3 +94,11 @@ def json_safe(value):
     """value as the broker would deliver it (JSON round trip), so eager runs behave like a worker's.
     A value JSON cannot carry (a model, a datetime) raises TypeError in every mode."""
     return json.loads(json.dumps(value))
+
+
+@celery.task(name="crowdfund.tasks.dispatch_outbox_task", acks_late=True)
+def dispatch_outbox_task() -> int:
+    """Deliver the outbox's due events (crowdfund/outbox.py); idempotent, so a redelivered task is harmless."""
+    from crowdfund.outbox import dispatch_due
+
+    return dispatch_due()

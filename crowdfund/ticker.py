@@ -14,6 +14,7 @@ def run_periodic_jobs(now=None) -> dict:
     from crowdfund.clock import utcnow
     from crowdfund.extensions import db
     from crowdfund.notifications.services import queue_ending_soon
+    from crowdfund.outbox import dispatch_due
     from crowdfund.payments.charging import run_payment_jobs
     from crowdfund.payouts.releases import run_release_jobs
     from crowdfund.pledges.services import expire_abandoned_pledges
@@ -29,6 +30,8 @@ def run_periodic_jobs(now=None) -> dict:
         run_payment_jobs(now)
         run_release_jobs(now)  # first tranches once charging settled; approved releases sent (payouts)
         queue_ending_soon(now)  # followers' "48 hours left" email, once each (notifications)
+        # Events whose dispatch after commit was lost (a broker away, a process killed) or failed.
+        dispatch_due()
         return result
     except Exception:
         db.session.rollback()
