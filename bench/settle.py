@@ -148,7 +148,8 @@ def settle(campaign_id: int, now):
     # inside none of these but the charge itself; receipts are rendered inside the commits).
     steps = {}
     from crowdfund.notifications import services as notifications
-    from crowdfund.payments import charging, ledger
+    from crowdfund.payments import ledger
+    from crowdfund.settlement import charging
 
     for module, name, label in ((charging, "_resolve_open_attempt", "look up an unfinished attempt"),
                                 (charging, "_claim", "claim the attempt (its own commit)"),
@@ -212,7 +213,7 @@ def write_results(figures: dict) -> None:
         f"An all-or-nothing campaign with {figures['pledges']:,} active pledges, each with its own Stripe customer "
         "and saved 4242 card in the localstripe stand-in, settled by the deadline job "
         "(`crowdfund.ticker.run_periodic_jobs`: the campaign closes as successful, then "
-        "`crowdfund.payments.charging.charge_successful_campaign` claims, charges off-session, books the ledger "
+        "`crowdfund.settlement.charging.charge_successful_campaign` claims, charges off-session, books the ledger "
         "and queues a receipt for each pledge, one transaction per step).",
         "",
         "| figure | value |",

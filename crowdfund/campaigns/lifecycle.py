@@ -124,7 +124,7 @@ def abandon(campaign: Campaign, moderator, reason: str):
 def _refund_collected_money(campaign: Campaign, actor, reason: str, now: datetime):
     # Stripe is called only after the stop has committed, one pledge per transaction: a failure
     # leaves the campaign stopped with the rest of the money still to refund (retryable).
-    from crowdfund.payments.refunds import money_to_refund, refund_campaign
+    from crowdfund.settlement.refunds import money_to_refund, refund_campaign
 
     if money_to_refund(campaign) <= 0:
         return None

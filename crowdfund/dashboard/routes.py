@@ -12,7 +12,7 @@ from crowdfund.clock import utcnow
 from crowdfund.dashboard import chart, services
 from crowdfund.database import requested_page
 from crowdfund.extensions import db
-from crowdfund.payments.fixing import settlement_summary
+from crowdfund.settlement.fixing import settlement_summary
 from crowdfund.pledges.services import country_codes, pledged_totals
 
 bp = Blueprint("dashboard", __name__)

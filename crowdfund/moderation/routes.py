@@ -15,7 +15,8 @@ from crowdfund.errors import ValidationFailed
 from crowdfund.extensions import db
 from crowdfund.moderation import services
 from crowdfund.moderation.forms import RefundForm
-from crowdfund.payments import ledger, refunds
+from crowdfund.payments import ledger
+from crowdfund.settlement import refunds
 from crowdfund.payouts import abandon as abandonment
 from crowdfund.pledges.models import Pledge
 from crowdfund.pledges.services import pledged_totals

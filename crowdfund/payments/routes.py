@@ -9,7 +9,8 @@ from crowdfund.accounts.forms import EmptyForm
 from crowdfund.clock import utcnow
 from crowdfund.errors import ValidationFailed
 from crowdfund.extensions import csrf, db
-from crowdfund.payments import fixing, gateway, webhooks
+from crowdfund.payments import gateway
+from crowdfund.settlement import fixing, webhooks
 
 bp = Blueprint("payments", __name__)
 

@@ -30,7 +30,8 @@ from crowdfund.clock import utcnow
 from crowdfund.errors import IllegalTransition, ValidationFailed
 from crowdfund.extensions import db
 from crowdfund.moderation.models import AuditEntry
-from crowdfund.payments import ledger, refunds
+from crowdfund.payments import ledger
+from crowdfund.settlement import refunds
 from crowdfund.payouts.models import Release
 from crowdfund.payouts.schedule import pro_rata
 from crowdfund.pledges.models import Pledge
@@ -262,7 +263,7 @@ def _tell_backers(campaign: Campaign, shares: dict[int, int], reason: str) -> No
     """One email per backer with money in the campaign: abandoned, why, and what comes back."""
     from crowdfund.accounts.models import User
     from crowdfund.notifications.services import queue_email
-    from crowdfund.payments.charging import public_url
+    from crowdfund.settlement.charging import public_url
 
     rows = db.session.execute(db.select(Pledge.id, Pledge.backer_id).where(Pledge.id.in_(list(shares)))).all() \
         if shares else []

@@ -224,7 +224,7 @@ def complete_pledge(pledge: Pledge, now: datetime):
     if pledge.state == "pending":
         _set_state(pledge, ("pending",), "active")
     if campaign.funding_model == "flexible":  # also a new card after a charge at pledge time failed
-        from crowdfund.payments.charging import charge_pledge
+        from crowdfund.settlement.charging import charge_pledge
 
         result = charge_pledge(pledge, now, off_session=False)
         if result.status == "requires_action":

@@ -7,7 +7,8 @@ import pytest
 
 from crowdfund.campaigns.models import Campaign, RewardTier
 from crowdfund.extensions import db
-from crowdfund.payments import charging, gateway
+from crowdfund.payments import gateway
+from crowdfund.settlement import charging
 from crowdfund.payments.models import ChargeAttempt
 from crowdfund.ticker import run_periodic_jobs
 

@@ -3,7 +3,7 @@ confirmed on-session through the stand-in's route, and what the founder sees of 
 import pytest
 
 from crowdfund.payments import gateway
-from crowdfund.payments.fixing import settlement_summary
+from crowdfund.settlement.fixing import settlement_summary
 from crowdfund.campaigns.models import Campaign
 from crowdfund.extensions import db
 from crowdfund.ticker import run_periodic_jobs

@@ -11,7 +11,7 @@ from crowdfund.clock import utcnow
 from crowdfund.errors import ValidationFailed
 from crowdfund.extensions import db
 from crowdfund.payments import ledger
-from crowdfund.payments.refunds import check_refund_amount
+from crowdfund.settlement.refunds import check_refund_amount
 from crowdfund.pledges.models import COUNTING_STATES, HOLDING_STATES, Pledge
 from crowdfund.pledges.services import claim_reward_unit, pledged_totals, release_reward_unit
 

@@ -3,7 +3,8 @@ import pytest
 from collected_pledges import charge_at_stripe, collected_pledge, save_card
 
 from crowdfund.extensions import db
-from crowdfund.payments import gateway, ledger, refunds
+from crowdfund.payments import gateway, ledger
+from crowdfund.settlement import refunds
 from crowdfund.payments.models import ChargeAttempt, LedgerEntry
 from crowdfund.clock import utcnow
 

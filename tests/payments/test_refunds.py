@@ -10,7 +10,8 @@ from crowdfund.clock import utcnow
 from crowdfund.errors import NotAllowed, ValidationFailed
 from crowdfund.extensions import db
 from crowdfund.moderation.models import AuditEntry
-from crowdfund.payments import gateway, ledger, refunds
+from crowdfund.payments import gateway, ledger
+from crowdfund.settlement import refunds
 from crowdfund.payments.models import LedgerEntry
 from crowdfund.pledges.models import Pledge
 

@@ -10,7 +10,7 @@ from collected_pledges import charge_at_stripe, collected_pledge, save_card
 from crowdfund.extensions import db
 from crowdfund.moderation.models import AuditEntry
 from crowdfund.payments import gateway, ledger
-from crowdfund.payments.charging import record_successful_charge
+from crowdfund.settlement.charging import record_successful_charge
 from crowdfund.payments.models import LedgerEntry, StripeEvent
 from crowdfund.pledges.models import Pledge
 

@@ -137,7 +137,7 @@ def _void_if_stopped(pledge: Pledge, campaign: Campaign) -> None:
 def _tell_backer(pledge: Pledge, campaign: Campaign, amount: int, reason: str) -> None:
     from crowdfund.accounts.models import User
     from crowdfund.notifications.services import queue_email
-    from crowdfund.payments.charging import public_url
+    from crowdfund.settlement.charging import public_url
 
     backer = db.session.get(User, pledge.backer_id)
     link = public_url("campaigns.show", slug=campaign.slug)

@@ -13,7 +13,7 @@ from werkzeug.exceptions import NotFound
 from crowdfund.errors import IllegalTransition, ValidationFailed
 from crowdfund.extensions import db
 from crowdfund.payments import gateway
-from crowdfund.payments.charging import AUTHENTICATION_REQUIRED, charge_pledge, record_successful_charge
+from crowdfund.settlement.charging import AUTHENTICATION_REQUIRED, charge_pledge, record_successful_charge
 from crowdfund.payments.gateway import ChargeResult
 from crowdfund.pledges.models import Pledge
 

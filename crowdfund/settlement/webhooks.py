@@ -19,7 +19,7 @@ from crowdfund.extensions import db
 from crowdfund.moderation.services import record_action
 from crowdfund.payments import gateway, ledger
 from crowdfund.payments.models import StripeEvent
-from crowdfund.payments.refunds import book_stripe_refunds, refundable_amount
+from crowdfund.settlement.refunds import book_stripe_refunds, refundable_amount
 from crowdfund.pledges.models import Pledge
 
 
@@ -50,7 +50,7 @@ def _intent_id(value) -> str | None:
 
 def _book_succeeded_payment(pledge: Pledge, payment_intent_id: str, now: datetime) -> str:
     """Record a PaymentIntent that Stripe says succeeded (read back, not taken from the event)."""
-    from crowdfund.payments.charging import record_successful_charge
+    from crowdfund.settlement.charging import record_successful_charge
 
     details = gateway.payment_details(payment_intent_id)
     if details is None or details.status != "succeeded":
@@ -139,7 +139,7 @@ def _dispute_created(obj: dict, now: datetime, after: list) -> str:
 def _tell_moderators_of_dispute(pledge_id: int, dispute: dict) -> None:
     from crowdfund.accounts.models import User
     from crowdfund.notifications.services import queue_email
-    from crowdfund.payments.charging import public_url
+    from crowdfund.settlement.charging import public_url
 
     pledge = db.session.get(Pledge, pledge_id)
     campaign = db.session.get(Campaign, pledge.campaign_id)
