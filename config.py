@@ -5,7 +5,10 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
-BASE_DIR = Path(__file__).resolve().parent
+# Where `.env` and instance/ (CROWDFUND_INSTANCE_DIR's default) are: in a checkout, next to this file and
+# the Makefile; installed from a wheel (this file in site-packages), the directory the app is started from.
+_HERE = Path(__file__).resolve().parent
+BASE_DIR = _HERE if (_HERE / "setup.cfg").is_file() else Path.cwd()
 load_dotenv(BASE_DIR / ".env")
 
 

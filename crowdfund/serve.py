@@ -8,8 +8,13 @@ anything starts, with the app's own message. With STRIPE_STANDIN=1 and no STRIPE
 Stripe stand-in is started too and its webhooks are sent to this gunicorn. Each process logs to a
 file of its own in the log directory (INSTANCE_DIR/serve by default). Ctrl-C or SIGTERM stops every
 process; when one of them exits on its own, the others are stopped and this exits non-zero.
+
+Every process runs in config.BASE_DIR: the checkout, or (installed from a wheel) the directory this is
+started from, where .env and instance/ are. gunicorn's settings are the gunicorn.conf.py found there,
+else the copy the wheel installs (<prefix>/share/crowdfund/gunicorn.conf.py).
 """
 import argparse
+import importlib.metadata
 import os
 import signal
 import subprocess
@@ -19,7 +24,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from crowdfund import PROJECT_DIR
+import config
 from crowdfund.devserver import StandinProcess, _die_with_parent, register_webhook
 
 READY_TIMEOUT_SECONDS = 120
@@ -39,7 +44,7 @@ class Child:
 
     def start(self) -> None:
         with open(self.log_path, "a") as log:
-            self.process = subprocess.Popen(self.argv, cwd=PROJECT_DIR, stdout=log, stderr=subprocess.STDOUT,
+            self.process = subprocess.Popen(self.argv, cwd=config.BASE_DIR, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, start_new_session=True,
                                             preexec_fn=_die_with_parent)
 
@@ -61,6 +66,24 @@ class Child:
         except ProcessLookupError:
             pass
         return self.process.wait()
+
+
+def gunicorn_config() -> Path | None:
+    """gunicorn.conf.py in config.BASE_DIR (the checkout's, or an operator's own copy next to .env),
+    else the one installed with the wheel as data; None when there is neither."""
+    own = config.BASE_DIR / "gunicorn.conf.py"
+    if own.is_file():
+        return own
+    try:
+        files = importlib.metadata.distribution("crowdfund").files or []
+    except importlib.metadata.PackageNotFoundError:
+        files = []
+    for file in files:
+        if file.name == "gunicorn.conf.py":
+            path = Path(file.locate()).resolve()
+            if path.is_file():
+                return path
+    return None
 
 
 def _local_url(bind: str) -> str:
@@ -121,6 +144,12 @@ def main(argv=None) -> int:
     parser.add_argument("--log-dir", type=Path, help="where each process logs (default: INSTANCE_DIR/serve)")
     args = parser.parse_args(argv)
     os.environ.setdefault("CROWDFUND_ENV", "production")
+    gunicorn_conf = gunicorn_config()
+    if gunicorn_conf is None:
+        print(f"gunicorn.conf.py was found neither in {config.BASE_DIR} nor with the installed crowdfund: run this "
+              "from the checkout, or put a gunicorn.conf.py (it is in the source distribution) in the directory "
+              "you start it from (docs/operations.md, Installing from a wheel)", file=sys.stderr)
+        return 2
 
     from flask_migrate import upgrade
 
@@ -144,7 +173,7 @@ def main(argv=None) -> int:
     workers = ["--workers", str(args.workers)] if args.workers else []
     celery = [sys.executable, "-m", "celery", "-A", "crowdfund.celery_app"]
     children = [
-        Child("gunicorn", [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", args.bind,
+        Child("gunicorn", [sys.executable, "-m", "gunicorn", "-c", str(gunicorn_conf), "--bind", args.bind,
                            *workers, "wsgi:app"], log_dir / "gunicorn.log"),
         Child("celery worker", [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"],
               log_dir / "celery-worker.log"),
