@@ -12,7 +12,7 @@ from crowdfund.campaigns.services import missing_items
 from crowdfund.errors import IllegalTransition, NotAllowed
 from crowdfund.extensions import db
 from crowdfund.moderation.services import record_action
-from crowdfund.notifications.services import notify_after_commit
+from crowdfund.outbox import emit
 from crowdfund.pledges.services import pledged_totals, void_open_pledges
 
 
@@ -89,46 +89,32 @@ def launch(campaign: Campaign, user, now: datetime) -> None:
     require_payout_account_for_launch(user)  # when REQUIRE_PAYOUT_ACCOUNT is on
     transition(campaign, "live", launched_at=now, deadline=now + timedelta(days=campaign.duration_days))
     record_action(user, "launched", campaign)
-    notify_after_commit("launch", campaign.id)
+    emit("campaign.launched", now=now, campaign_id=campaign.id)
 
 
-def cancel(campaign: Campaign, user, reason: str, now: datetime):
-    """live → cancelled by the founder; every open pledge is voided. Money already collected
-    (flexible campaigns) is refunded after the cancellation commits: returns the refunds'
-    outcome (None when nothing was collected, and then nothing is committed)."""
+def cancel(campaign: Campaign, user, reason: str, now: datetime) -> None:
+    """live → cancelled by the founder; every open pledge is voided. Flushes: refunding money already
+    collected (flexible campaigns) is crowdfund/settlement/stops.py's job, after this commits."""
     _require_founder(campaign, user)
     transition(campaign, "cancelled", ended_at=now)
     void_open_pledges(campaign)
     record_action(user, "cancelled", campaign, (reason or "").strip())
-    return _refund_collected_money(campaign, user, reason, now)
 
 
-def suspend(campaign: Campaign, moderator, reason: str, now: datetime):
-    """live → suspended by a moderator; every open pledge is voided and collected money refunded,
-    as for cancel."""
+def suspend(campaign: Campaign, moderator, reason: str, now: datetime) -> None:
+    """live → suspended by a moderator; every open pledge is voided. Flushes (refunds as for cancel)."""
     reason = _require_reviewer(campaign, moderator, reason)
     transition(campaign, "suspended", ended_at=now, review_reason=reason)
     void_open_pledges(campaign)
     record_action(moderator, "suspended", campaign, reason)
-    return _refund_collected_money(campaign, moderator, reason, now)
 
 
 def abandon(campaign: Campaign, moderator, reason: str):
     """successful → abandoned by a moderator (the founder stopped delivering). Returns the audit
-    entry; refunding what was not released is crowdfund/payouts/abandon.py's job."""
+    entry; refunding what was not released is crowdfund/settlement/abandon.py's job."""
     reason = _require_reviewer(campaign, moderator, reason)
     transition(campaign, "abandoned", review_reason=reason)
     return record_action(moderator, "abandoned", campaign, reason)
-
-
-def _refund_collected_money(campaign: Campaign, actor, reason: str, now: datetime):
-    # Stripe is called only after the stop has committed, one pledge per transaction: a failure
-    # leaves the campaign stopped with the rest of the money still to refund (retryable).
-    from crowdfund.settlement.refunds import money_to_refund, refund_campaign
-
-    if money_to_refund(campaign) <= 0:
-        return None
-    return refund_campaign(campaign, actor, reason, now)
 
 
 def close_due_campaigns(now: datetime) -> dict[str, int]:
@@ -152,6 +138,6 @@ def close_due_campaigns(now: datetime) -> dict[str, int]:
         if outcome == "failed":
             void_open_pledges(campaign)
         record_action(None, outcome, campaign, details={"pledged": pledged, "goal": campaign.goal})
-        notify_after_commit("campaign-result", campaign.id)
+        emit("campaign.succeeded" if outcome == "successful" else "campaign.failed", now=now, campaign_id=campaign.id)
         counts[outcome] += 1
     return counts

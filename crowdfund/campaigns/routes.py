@@ -9,6 +9,7 @@ from wtforms.fields.choices import SelectChoice
 from crowdfund import money
 from crowdfund.accounts.forms import EmptyForm
 from crowdfund.campaigns import lifecycle, services
+from crowdfund.settlement import stops
 from crowdfund.campaigns.forms import (
     BasicsForm, BudgetLineForm, CancelForm, MilestoneForm, NewCampaignForm, RewardTierForm,
 )
@@ -247,8 +248,7 @@ def cancel(slug):
         return redirect(url_for("campaigns.show", slug=slug))
     form = CancelForm()
     if form.validate_on_submit():
-        refunds = lifecycle.cancel(campaign, current_user, form.reason.data, utcnow())
-        db.session.commit()
+        refunds = stops.cancel_campaign(campaign, current_user, form.reason.data, utcnow())
         flash(_("The campaign is cancelled and every pledge released."), "info")
         if refunds is not None and refunds.failed:
             flash(_("Some backers could not be refunded yet; our moderators will finish the refunds."), "warning")

@@ -18,6 +18,8 @@ from crowdfund.moderation.forms import RefundForm
 from crowdfund.payments import ledger
 from crowdfund.settlement import refunds
 from crowdfund.payouts import abandon as abandonment
+from crowdfund.settlement import abandon as settle_abandon
+from crowdfund.settlement import stops
 from crowdfund.pledges.models import Pledge
 from crowdfund.pledges.services import pledged_totals
 
@@ -95,8 +97,7 @@ def suspend(campaign_id):
     form = ReasonForm(prefix="suspend")
     if not form.validate_on_submit():
         return _review_page(campaign, 422, suspend_form=form)
-    outcome = lifecycle.suspend(campaign, current_user, form.reason.data, utcnow())
-    db.session.commit()
+    outcome = stops.suspend_campaign(campaign, current_user, form.reason.data, utcnow())
     flash(_("The campaign is suspended and its pledges released."), "success")
     _flash_refunds(outcome, campaign.currency)
     return redirect(url_for("moderation.review", campaign_id=campaign.id), 303)
@@ -204,7 +205,7 @@ def abandon(campaign_id):
     form = abandonment.AbandonForm() if campaign.state == "successful" else EmptyForm()
     if form.validate_on_submit():
         reason = form.reason.data if isinstance(form, abandonment.AbandonForm) else ""
-        outcome = abandonment.declare_abandoned(campaign, current_user, reason, utcnow())
+        outcome = settle_abandon.declare_abandoned(campaign, current_user, reason, utcnow())
         if outcome.declared:
             flash(_("The campaign is abandoned; %(count)d release(s) waiting were rejected.",
                     count=outcome.cancelled_releases), "success")

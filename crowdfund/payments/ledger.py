@@ -100,3 +100,12 @@ def pledge_balances(pledge_ids) -> dict[int, tuple[int, int]]:
                                               else_=0)), 0))
         .where(LedgerEntry.pledge_id.in_(ids)).group_by(LedgerEntry.pledge_id))
     return {pledge_id: (int(collected), -int(refunded)) for pledge_id, collected, refunded in rows}
+
+
+def pledges_with_money(campaign_id: int) -> list:
+    """Pledges of the campaign that have a charge in the ledger, oldest first."""
+    from crowdfund.pledges.models import Pledge
+
+    charged = db.select(LedgerEntry.pledge_id).where(LedgerEntry.campaign_id == campaign_id,
+                                                     LedgerEntry.kind == "charge")
+    return list(db.session.execute(db.select(Pledge).where(Pledge.id.in_(charged)).order_by(Pledge.id)).scalars())

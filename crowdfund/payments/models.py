@@ -36,6 +36,11 @@ class LedgerEntry(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
+# Charge attempts whose outcome is not known yet: no new attempt may start, and the pledge may not be
+# cancelled or dropped, while one of these exists (the resolver job settles them against Stripe).
+OPEN_ATTEMPTS = ("claimed", "unknown")
+
+
 class ChargeAttempt(db.Model):
     """A claim on "charge pledge P, attempt N", inserted and committed BEFORE Stripe is called.
 
@@ -51,6 +56,28 @@ class ChargeAttempt(db.Model):
     status: Mapped[str] = mapped_column(String(20), default="claimed")
     payment_intent_id: Mapped[str | None] = mapped_column(String(64))
     error_code: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class RefundAttempt(db.Model):
+    """A claim on "refund `amount` of pledge P, refund number N", committed BEFORE Stripe is called.
+
+    What may still be refunded counts open claims as spent, so two moderators (or a moderator and a
+    campaign stop) refunding at once cannot give back more than was collected, and Stripe is never
+    called while the pledge's row is locked. The unique (pledge_id, number) constraint makes two
+    concurrent claims of the same number impossible; the idempotency key pledge-P-refund-N ties the
+    Stripe refund to its claim."""
+
+    __table_args__ = (UniqueConstraint("pledge_id", "number", name="one_refund_per_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pledge_id: Mapped[int] = mapped_column(ForeignKey("pledge.id"), index=True)
+    number: Mapped[int]
+    amount: Mapped[int]
+    # claimed → succeeded | failed | unknown (the call itself failed: looked up before the next refund)
+    status: Mapped[str] = mapped_column(String(20), default="claimed")
+    stripe_refund_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
 

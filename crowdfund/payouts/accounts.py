@@ -62,25 +62,30 @@ def onboarding_url(account: PayoutAccount, refresh_url: str, return_url: str) ->
 
 def refresh_status(account: PayoutAccount, now: datetime) -> PayoutAccount:
     """Read the account back from Stripe and store what it says. Raises gateway.GatewayError."""
-    status = gateway.account_status(account.stripe_account_id)
+    return _store(account, gateway.account_status(account.stripe_account_id), now)
+
+
+def payout_account_by_stripe_id(stripe_account_id: str) -> PayoutAccount | None:
+    return db.session.execute(db.select(PayoutAccount).where(
+        PayoutAccount.stripe_account_id == stripe_account_id)).scalar_one_or_none()
+
+
+def store_status(stripe_account_id: str | None, status, now: datetime) -> str:
+    """An `account.updated` event: store the status read back from Stripe (never the event's copy). Flushes."""
+    account = payout_account_by_stripe_id(stripe_account_id) if stripe_account_id else None
+    if account is None:
+        return "ignored"
+    _store(account, status, now)
+    return "recorded"
+
+
+def _store(account: PayoutAccount, status, now: datetime) -> PayoutAccount:
     account.details_submitted = status.details_submitted
     account.transfers_active = status.transfers_active
     account.payouts_enabled = status.payouts_enabled
     account.checked_at = now
     db.session.flush()
     return account
-
-
-def account_updated(stripe_account_id: str | None, now: datetime) -> str:
-    """An `account.updated` event: re-read that account (never trust the event's copy)."""
-    if not stripe_account_id:
-        return "ignored"
-    account = db.session.execute(db.select(PayoutAccount).where(
-        PayoutAccount.stripe_account_id == stripe_account_id)).scalar_one_or_none()
-    if account is None:
-        return "ignored"
-    refresh_status(account, now)
-    return "recorded"
 
 
 def require_payout_account_for_launch(user) -> None:

@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crowdfund.clock import utcnow
@@ -11,6 +11,28 @@ STATES = ("pending", "active", "collected", "errored", "dropped", "cancelled", "
 COUNTING_STATES = ("active", "collected", "errored")
 # Pledges that hold a unit of a limited reward tier.
 HOLDING_STATES = ("pending", "active", "collected", "errored")
+# A backer's pledge on a campaign that is still in play: at most one per backer and campaign, enforced
+# by the partial unique index below (a double click or a second tab cannot make a second one).
+OPEN_STATES = ("pending", "active", "errored")
+# The pledge state machine: every state a pledge may move to from each state. Every change of a
+# pledge's state goes through crowdfund.pledges.services.transition / transition_where, which check it.
+#   pending   → active (card saved), collected (a flexible charge booked by a webhook first),
+#               cancelled (by the backer, or unstarted after 2 h), void (the campaign stopped)
+#   active    → collected (charged), errored (charge failed at the deadline, or 3-D Secure at pledge
+#               time), pending (a flexible charge at pledge time failed: waiting for another card),
+#               cancelled, void
+#   errored   → collected (fixed), dropped (fix window over), void (the campaign stopped)
+#   collected → void (the campaign stopped and all its money was refunded)
+TRANSITIONS = {
+    "pending": ("active", "collected", "cancelled", "void"),
+    "active": ("collected", "errored", "pending", "cancelled", "void"),
+    "errored": ("collected", "dropped", "void"),
+    "collected": ("void",),
+    "dropped": (),
+    "cancelled": (),
+    "void": (),
+}
+_OPEN_SQL = "state IN ('pending', 'active', 'errored')"
 
 
 class Pledge(db.Model):
@@ -19,6 +41,8 @@ class Pledge(db.Model):
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("shipping_amount >= 0", name="shipping_not_negative"),
+        Index("uq_pledge_one_open_per_backer", "campaign_id", "backer_id", unique=True,
+              sqlite_where=text(_OPEN_SQL), postgresql_where=text(_OPEN_SQL)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

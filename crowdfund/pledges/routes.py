@@ -9,10 +9,11 @@ from crowdfund.campaigns.services import campaign_for_viewer
 from crowdfund.clock import utcnow
 from crowdfund.errors import IllegalTransition
 from crowdfund.extensions import db, limiter
-from crowdfund.notifications.services import send_email
 from crowdfund.payments import gateway
 from crowdfund.pledges import services
 from crowdfund.pledges.forms import PledgeForm
+from crowdfund.pledges.models import Pledge
+from crowdfund.settlement import checkout
 
 bp = Blueprint("pledges", __name__)
 
@@ -69,8 +70,7 @@ def new(slug):
         abort(403, _("You cannot back your own campaign."))
     existing = services.open_pledge_of(campaign, current_user)
     if existing is not None:
-        flash(_("You already back this campaign. You can change your pledge here."), "info")
-        return redirect(url_for("pledges.edit", pledge_id=existing.id))
+        return _to_existing(existing.id)
     form = PledgeForm(campaign=campaign, countries=services.country_codes(),
                       data=None if request.method == "POST" else {"reward": request.args.get("tier", "none")})
     if request.method == "GET" and form.reward.data not in dict(form.reward.choices):
@@ -80,20 +80,33 @@ def new(slug):
     created = {}
 
     def start(tier, amount, country):
-        created["pledge"] = services.start_pledge(campaign, current_user, tier, amount, country, now)
+        created["pledge"] = checkout.start_pledge(campaign, current_user, tier, amount, country, now)
 
-    ok, status = _apply(form, campaign, start)
+    try:
+        ok, status = _apply(form, campaign, start)
+    except services.AlreadyPledged as error:  # a double click or a second tab: the first submission won
+        if error.pledge_id is None:
+            raise
+        return _to_existing(error.pledge_id)
     if not ok:
         return _pledge_form_page(form, campaign, status)
-    db.session.commit()
     return redirect(url_for("pledges.card", pledge_id=created["pledge"].id))
+
+
+def _to_existing(pledge_id: int):
+    """The backer's one open pledge on the campaign: its edit page (or the fix page once it errored)."""
+    pledge = db.session.get(Pledge, pledge_id)
+    if pledge is not None and pledge.state == "errored":
+        return redirect(url_for("payments.fix", pledge_id=pledge_id))
+    flash(_("You already back this campaign. You can change your pledge here."), "info")
+    return redirect(url_for("pledges.edit", pledge_id=pledge_id))
 
 
 @bp.get("/pledges/<int:pledge_id>/card")
 @login_required
 def card(pledge_id):
     pledge = services.pledge_for_backer(pledge_id, current_user)
-    if pledge.state not in services.OPEN_STATES or not pledge.campaign.is_open(utcnow()):
+    if pledge.state not in services.CHANGEABLE_STATES or not pledge.campaign.is_open(utcnow()):
         return redirect(url_for("pledges.show", pledge_id=pledge.id))
     try:
         client_secret = gateway.setup_intent_client_secret(pledge.stripe_setup_intent_id)
@@ -113,11 +126,10 @@ def new_card(pledge_id):
     if not EmptyForm().validate_on_submit():
         abort(400)
     try:
-        services.new_card_setup(pledge, current_user, utcnow())
+        checkout.new_card_setup(pledge, current_user, utcnow())
     except gateway.GatewayError:
         abort(503, _payment_unavailable())
-    db.session.commit()
-    return redirect(url_for("pledges.card", pledge_id=pledge.id))
+    return redirect(url_for("pledges.card", pledge_id=pledge_id))
 
 
 @bp.post("/pledges/<int:pledge_id>/complete")
@@ -130,14 +142,11 @@ def complete(pledge_id):
     first_time = pledge.state == "pending"
     now = utcnow()
     try:
-        charge = services.complete_pledge(pledge, now)
+        charge = checkout.complete_pledge(pledge, now)
     except gateway.GatewayError:
         abort(503, _payment_unavailable())
-    db.session.commit()
-    if charge is None:
+    if charge is None:  # the receipt goes out through the outbox (event pledge.completed)
         flash(_("Thank you! Your pledge is in.") if first_time else _("Your new card is saved."), "success")
-        if first_time:
-            _send_receipt(pledge)
     elif charge.status == "succeeded":  # charge_pledge has sent the payment receipt
         flash(_("Thank you! Your pledge is paid."), "success")
     elif charge.status == "requires_action":
@@ -148,21 +157,13 @@ def complete(pledge_id):
         flash(_("Your card was not charged: %(reason)s Please try another card.",
                 reason=charge.message or charge.error_code or ""), "error")
         try:
-            services.new_card_setup(pledge, current_user, now)
+            checkout.new_card_setup(db.session.get(Pledge, pledge_id), current_user, now)
         except gateway.GatewayError:
             abort(503, _payment_unavailable())
-        db.session.commit()
-        return redirect(url_for("pledges.card", pledge_id=pledge.id))
+        return redirect(url_for("pledges.card", pledge_id=pledge_id))
     else:  # unknown or skipped: the charge may be under way; the periodic job settles it
         flash(charge.message or _("Your payment is being processed."), "warning")
-    return redirect(url_for("pledges.show", pledge_id=pledge.id))
-
-
-def _send_receipt(pledge):
-    db.session.refresh(pledge)
-    link = current_app.config["PUBLIC_URL"] + url_for("pledges.show", pledge_id=pledge.id)
-    send_email(current_user.email, _("Your pledge to %(title)s", title=pledge.campaign.title), "pledge_receipt",
-               pledge=pledge, campaign=pledge.campaign, tier=pledge.reward_tier, backer=current_user, link=link)
+    return redirect(url_for("pledges.show", pledge_id=pledge_id))
 
 
 @bp.get("/pledges/<int:pledge_id>")
@@ -187,7 +188,7 @@ def edit(pledge_id):
     pledge = services.pledge_for_backer(pledge_id, current_user)
     campaign = campaign_for_viewer(pledge.campaign.slug, current_user, with_details=True)
     now = utcnow()
-    if pledge.state not in services.OPEN_STATES or not campaign.is_open(now):
+    if pledge.state not in services.CHANGEABLE_STATES or not campaign.is_open(now):
         raise IllegalTransition(_("This pledge can no longer be changed."))
     form = PledgeForm(campaign=campaign, countries=services.country_codes(),
                       data=None if request.method == "POST" else PledgeForm.data_for(pledge, campaign.currency))
@@ -195,12 +196,11 @@ def edit(pledge_id):
         return _pledge_form_page(form, campaign, 422 if request.method == "POST" else 200, pledge=pledge)
 
     def change(tier, amount, country):
-        services.change_pledge(pledge, current_user, tier, amount, country, now)
+        checkout.change_pledge(pledge, current_user, tier, amount, country, now)
 
     ok, status = _apply(form, campaign, change)
     if not ok:
         return _pledge_form_page(form, campaign, status, pledge=pledge)
-    db.session.commit()
     flash(_("Your pledge is changed."), "success")
     if pledge.state == "pending":
         return redirect(url_for("pledges.card", pledge_id=pledge.id))
@@ -216,8 +216,7 @@ def cancel(pledge_id):
     form = EmptyForm()
     refusal = services.cancellation_refusal(pledge, now)
     if request.method == "POST" and form.validate_on_submit():
-        services.cancel_pledge(pledge, current_user, now)  # raises IllegalTransition with the refusal
-        db.session.commit()
+        checkout.cancel_pledge(pledge, current_user, now)  # raises IllegalTransition with the refusal
         flash(_("Your pledge is cancelled. Nothing will be charged."), "success")
         return redirect(url_for("pledges.mine"))
     return render_template("pledges/cancel.html", pledge=pledge, campaign=pledge.campaign, tier=pledge.reward_tier,

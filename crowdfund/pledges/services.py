@@ -1,12 +1,13 @@
-"""Pledges: the totals and state changes the campaign lifecycle needs, and the pledge flow itself
-(start, complete with a saved card, change, cancel). Functions flush; callers commit."""
+"""Pledges: the totals and state changes the campaign lifecycle needs, the pledge state machine's one
+transition function, and the pledge flow's rules (open, change, cancel, expire). Functions here FLUSH
+and never commit and never call Stripe: crowdfund.settlement.checkout owns the transactions around
+them and the Stripe calls between those."""
 from datetime import datetime, timedelta
 
 from babel import Locale
-from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import event, func, or_, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import exists, func, or_, update
+from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.util import identity_key
 from werkzeug.exceptions import NotFound
 
@@ -15,8 +16,50 @@ from crowdfund.errors import IllegalTransition, NotAllowed, ValidationFailed
 from crowdfund.extensions import db
 from crowdfund.money import MAX_MINOR_UNITS
 from crowdfund.payments import gateway
-from crowdfund.pledges.models import COUNTING_STATES, Pledge
+from crowdfund.payments.models import OPEN_ATTEMPTS, ChargeAttempt
+from crowdfund.pledges.models import COUNTING_STATES, OPEN_STATES, TRANSITIONS, Pledge
 from crowdfund.templating import format_money
+from crowdfund.unit_of_work import after_commit
+
+
+# --- The state machine ---------------------------------------------------------------------------
+
+def _check_transition(from_states, to_state: str) -> tuple:
+    from_states = tuple(from_states)
+    illegal = [state for state in from_states if to_state not in TRANSITIONS[state]]
+    if illegal or not from_states:
+        raise ValueError(f"pledge state machine: {illegal or from_states} -> {to_state} is not a transition")
+    return from_states
+
+
+def sources_of(to_state: str) -> tuple:
+    """Every state a pledge may reach to_state from."""
+    return tuple(state for state, targets in TRANSITIONS.items() if to_state in targets)
+
+
+def transition_where(to_state: str, *conditions, from_states=None, **values) -> int:
+    """The one way a pledge's state changes: a conditional UPDATE of the pledges matching conditions
+    whose state is one of from_states (default: every state the table allows to reach to_state), to
+    to_state with values. Each from_state must be allowed to reach to_state (ValueError otherwise: a
+    programming error). Returns how many pledges moved; racing transactions cannot both move one.
+    Flushes nothing else and does not refresh loaded pledges (transition() does)."""
+    from_states = _check_transition(from_states or sources_of(to_state), to_state)
+    if values.pop("state", to_state) != to_state:
+        raise ValueError("transition_where: state is to_state")
+    result = db.session.execute(
+        update(Pledge).where(*conditions, Pledge.state.in_(from_states))
+        .values(state=to_state, **values).execution_options(synchronize_session=False))
+    return result.rowcount
+
+
+def transition(pledge: Pledge, to_state: str, from_states=None, **values) -> None:
+    """Move one loaded pledge to to_state (see transition_where) and refresh it; IllegalTransition
+    when it is not in from_states any more (another request or job changed it first). Flushes."""
+    db.session.flush()
+    if transition_where(to_state, Pledge.id == pledge.id, from_states=from_states, **values) != 1:
+        db.session.refresh(pledge)
+        raise IllegalTransition(_("This pledge changed in the meantime; reload the page."))
+    db.session.refresh(pledge)
 
 
 def pledged_totals(campaign_ids) -> dict[int, tuple[int, int]]:
@@ -34,11 +77,9 @@ def pledged_totals(campaign_ids) -> dict[int, tuple[int, int]]:
 
 def void_open_pledges(campaign) -> int:
     """Mark every pledge not yet charged as void (the campaign failed or was stopped)."""
-    result = db.session.execute(
-        update(Pledge).where(Pledge.campaign_id == campaign.id, Pledge.state.in_(("pending", "active")))
-        .values(state="void").execution_options(synchronize_session=False))
+    voided = transition_where("void", Pledge.campaign_id == campaign.id, from_states=("pending", "active"))
     db.session.flush()
-    return result.rowcount
+    return voided
 
 
 def backed_campaign_count(user_id: int) -> int:
@@ -51,7 +92,16 @@ def backed_campaign_count(user_id: int) -> int:
 # Every function below checks who acts and in which state, flushes, and leaves the commit to the
 # caller, so a refused pledge (or a Stripe failure) rolled back also gives back its reward unit.
 
-OPEN_STATES = ("pending", "active")
+# Pledges the backer can still change, give a card to, or cancel.
+CHANGEABLE_STATES = ("pending", "active")
+
+
+class AlreadyPledged(IllegalTransition):
+    """The backer already has an open pledge on this campaign (the database refused a second)."""
+
+    def __init__(self, pledge_id: int | None):
+        super().__init__(_("You already back this campaign. You can change your pledge here."))
+        self.pledge_id = pledge_id
 
 
 class PledgeRefused(ValidationFailed):
@@ -124,11 +174,11 @@ def _require_open(campaign, now: datetime) -> None:
         raise IllegalTransition(_("This campaign is not taking pledges: it is not live, or its deadline has passed."))
 
 
-def start_pledge(campaign, backer, tier, amount: int, shipping_country: str | None, now: datetime) -> Pledge:
-    """A new `pending` pledge of amount (plus the tier's shipping) with a Stripe customer and a
-    SetupIntent to collect the card. Checks the campaign is open, the backer is not its founder
-    and the terms; claims a reward unit first (SoldOut when there is none). Raises
-    gateway.GatewayError when Stripe fails: the caller rolls back, which frees the unit."""
+def open_pledge(campaign, backer, tier, amount: int, shipping_country: str | None, now: datetime) -> Pledge:
+    """A new `pending` pledge of amount (plus the tier's shipping), no card yet. Checks the campaign is
+    open, the backer is not its founder and the terms; claims a reward unit first (SoldOut when there
+    is none). Flushes: a second open pledge of the same backer on the campaign is refused by the
+    database (IntegrityError on the partial unique index) at this flush or at the caller's commit."""
     _require_open(campaign, now)
     if backer.id == campaign.founder_id:
         raise NotAllowed(_("You cannot back your own campaign."))
@@ -141,19 +191,15 @@ def start_pledge(campaign, backer, tier, amount: int, shipping_country: str | No
                     state="pending", created_at=now)
     db.session.add(pledge)
     db.session.flush()
-    pledge.stripe_customer_id = _customer_for(backer)
-    pledge.stripe_setup_intent_id, _secret = gateway.create_setup_intent(pledge.stripe_customer_id, pledge.id)
-    db.session.flush()
     return pledge
 
 
-def _customer_for(backer) -> str:
-    """The backer's Stripe customer: the one an earlier pledge made, or a new one."""
-    existing = db.session.execute(
-        db.select(Pledge.stripe_customer_id).where(Pledge.backer_id == backer.id,
+def stripe_customer_of(backer_id: int) -> str | None:
+    """The Stripe customer an earlier pledge of the backer made, if any."""
+    return db.session.execute(
+        db.select(Pledge.stripe_customer_id).where(Pledge.backer_id == backer_id,
                                                    Pledge.stripe_customer_id.is_not(None))
         .order_by(Pledge.id.desc()).limit(1)).scalar_one_or_none()
-    return existing or gateway.create_customer(backer.email, backer.display_name, backer.id)
 
 
 def pledge_for_backer(pledge_id: int, user) -> Pledge:
@@ -168,77 +214,38 @@ def pledge_for_backer(pledge_id: int, user) -> Pledge:
 
 
 def open_pledge_of(campaign, backer) -> Pledge | None:
-    """The backer's pledge on campaign that can still be changed (pending or active), if any."""
+    """The backer's open pledge on campaign (pending, active or errored), if any: at most one exists."""
     return db.session.execute(
         db.select(Pledge).where(Pledge.campaign_id == campaign.id, Pledge.backer_id == backer.id,
                                 Pledge.state.in_(OPEN_STATES))
         .order_by(Pledge.id.desc()).limit(1)).scalar_one_or_none()
 
 
-def _set_state(pledge: Pledge, from_states, to_state: str, **values) -> None:
-    """A conditional UPDATE on the pledge's state: a concurrent change makes it IllegalTransition."""
-    result = db.session.execute(
-        update(Pledge).where(Pledge.id == pledge.id, Pledge.state.in_(tuple(from_states)))
-        .values(state=to_state, **values).execution_options(synchronize_session="evaluate"))
-    if result.rowcount != 1:
-        db.session.refresh(pledge)
-        raise IllegalTransition(_("This pledge changed in the meantime; reload the page."))
-    db.session.flush()
-
-
-def new_card_setup(pledge: Pledge, user, now: datetime) -> None:
-    """Start saving a (new) card for a pending or active pledge: a fresh SetupIntent. The saved
-    card stays in use until the new one is confirmed."""
+def require_card_changeable(pledge: Pledge, user, now: datetime) -> None:
+    """A (new) card may be saved for user's pending or active pledge while the campaign is open."""
     if pledge.backer_id != user.id:
         raise NotFound()
     _require_open(pledge.campaign, now)
-    if pledge.state not in OPEN_STATES:
+    if pledge.state not in CHANGEABLE_STATES:
         raise IllegalTransition(_("The card of this pledge can no longer be changed here."))
-    if not pledge.stripe_customer_id:
-        pledge.stripe_customer_id = _customer_for(user)
-    pledge.stripe_setup_intent_id, _secret = gateway.create_setup_intent(pledge.stripe_customer_id, pledge.id)
-    db.session.flush()
 
 
-def complete_pledge(pledge: Pledge, now: datetime):
-    """Take the card the backer confirmed in the browser (the pledge's SetupIntent, read back
-    from Stripe). Raises CardNotConfirmed when it has not succeeded. A pending all-or-nothing
-    pledge becomes `active`; a pending flexible one is charged now, on-session (charge_pledge
-    commits its attempt claim, and with it everything flushed before); so is an active flexible
-    one whose charge failed and that got a new card. For an active all-or-nothing pledge this
-    only replaces the saved card (the old one is forgotten after commit). Returns the ChargeResult
-    of a flexible charge, else None."""
-    campaign = pledge.campaign
-    _require_open(campaign, now)
-    if pledge.state not in OPEN_STATES or not pledge.stripe_setup_intent_id:
+def require_waiting_for_card(pledge: Pledge, now: datetime) -> None:
+    _require_open(pledge.campaign, now)
+    if pledge.state not in CHANGEABLE_STATES or not pledge.stripe_setup_intent_id:
         raise IllegalTransition(_("This pledge is not waiting for a card."))
-    setup = gateway.confirmed_card(pledge.stripe_setup_intent_id, pledge.stripe_customer_id)
-    if setup.status != "succeeded":
-        raise CardNotConfirmed(_("Your card was not confirmed. Please enter it again."))
-    old_card = pledge.stripe_payment_method_id
-    pledge.stripe_payment_method_id = setup.payment_method_id
-    pledge.card_summary = setup.card_summary
-    db.session.flush()
-    if old_card and old_card != setup.payment_method_id:
-        forget_card_after_commit(old_card)
-    if pledge.state == "pending":
-        _set_state(pledge, ("pending",), "active")
-    if campaign.funding_model == "flexible":  # also a new card after a charge at pledge time failed
-        from crowdfund.settlement.charging import charge_pledge
 
-        result = charge_pledge(pledge, now, off_session=False)
-        if result.status == "requires_action":
-            # The bank wants the backer to confirm this payment (3-D Secure): the fix page does it on
-            # the same PaymentIntent, within the usual fix window (then the pledge is dropped).
-            window = timedelta(days=current_app.config["FIX_WINDOW_DAYS"])
-            _set_state(pledge, ("active",), "errored", errored_at=now, fix_deadline=now + window,
-                       last_reminder_at=now)
-        elif result.status != "succeeded":
-            # Not charged, so not a backer yet: back to waiting for a card (it keeps its reward
-            # unit until it is completed, cancelled or expires, and counts toward no total).
-            _set_state(pledge, ("active",), "pending")
-        return result
-    return None
+
+def save_card(pledge: Pledge, payment_method_id: str, card_summary: str | None) -> str | None:
+    """Store the card the backer confirmed; a pending pledge becomes active. Returns the card it
+    replaces (to forget after commit), if any. Flushes."""
+    old_card = pledge.stripe_payment_method_id
+    pledge.stripe_payment_method_id = payment_method_id
+    pledge.card_summary = card_summary
+    db.session.flush()
+    if pledge.state == "pending":
+        transition(pledge, "active", from_states=("pending",))
+    return old_card if old_card and old_card != payment_method_id else None
 
 
 class CardNotConfirmed(IllegalTransition):
@@ -248,12 +255,12 @@ class CardNotConfirmed(IllegalTransition):
 def change_pledge(pledge: Pledge, user, tier, amount: int, shipping_country: str | None, now: datetime) -> None:
     """Change the reward, amount or shipping country of a pending or active pledge of user's, while
     the campaign is open. A new tier's unit is claimed before the old one is released, so a
-    sold-out tier leaves the pledge as it was (SoldOut)."""
+    sold-out tier leaves the pledge as it was (SoldOut). Flushes."""
     if pledge.backer_id != user.id:
         raise NotFound()
     campaign = pledge.campaign
     _require_open(campaign, now)
-    if pledge.state not in OPEN_STATES:
+    if pledge.state not in CHANGEABLE_STATES:
         raise IllegalTransition(_("This pledge can no longer be changed."))
     shipping = _check_terms(campaign, tier, amount, shipping_country)
     new_tier_id = tier.id if tier else None
@@ -272,63 +279,65 @@ def change_pledge(pledge: Pledge, user, tier, amount: int, shipping_country: str
 
 def cancellation_refusal(pledge: Pledge, now: datetime) -> str | None:
     """Why the backer cannot cancel this pledge now, or None when they can."""
-    if pledge.state not in OPEN_STATES:
+    if pledge.state not in CHANGEABLE_STATES:
         if pledge.state == "collected" and pledge.campaign.funding_model == "flexible":
             return _("This flexible campaign has already charged your pledge, so it cannot be cancelled. "
                      "Contact the founder if something is wrong.")
         return _("This pledge can no longer be cancelled.")
     if not pledge.campaign.is_open(now):
         return _("The campaign's deadline has passed, so pledges can no longer be cancelled.")
+    if has_open_charge_attempt(pledge.id):
+        return _("A payment for this pledge is being processed; try again in a few minutes.")
     return None
+
+
+def has_open_charge_attempt(pledge_id: int) -> bool:
+    """Whether a charge of the pledge was started and its outcome is not known yet."""
+    return db.session.execute(db.select(exists().where(
+        ChargeAttempt.pledge_id == pledge_id, ChargeAttempt.status.in_(OPEN_ATTEMPTS)))).scalar()
 
 
 def cancel_pledge(pledge: Pledge, user, now: datetime) -> None:
     """Cancel a pending or active pledge of user's before the deadline: nothing is charged, its
-    reward unit is freed and its saved card forgotten. A collected (flexible) pledge cannot be
-    cancelled: IllegalTransition."""
+    reward unit is freed and its saved card forgotten after commit. A collected (flexible) pledge, or
+    one with a charge under way, cannot be cancelled: IllegalTransition. Flushes."""
     if pledge.backer_id != user.id:
         raise NotFound()
     refusal = cancellation_refusal(pledge, now)
     if refusal:
         raise IllegalTransition(refusal)
-    _set_state(pledge, OPEN_STATES, "cancelled")
+    if transition_where("cancelled", Pledge.id == pledge.id, ~_open_attempt_exists(),
+                        from_states=CHANGEABLE_STATES) != 1:
+        db.session.refresh(pledge)
+        raise IllegalTransition(_("This pledge changed in the meantime; reload the page."))
+    db.session.refresh(pledge)
     if pledge.reward_tier_id is not None:
         release_reward_unit(pledge.reward_tier_id)
     if pledge.stripe_payment_method_id:
         forget_card_after_commit(pledge.stripe_payment_method_id)
 
 
+def _open_attempt_exists():
+    return exists().where(ChargeAttempt.pledge_id == Pledge.id, ChargeAttempt.status.in_(OPEN_ATTEMPTS))
+
+
 def forget_card_after_commit(payment_method_id: str) -> None:
-    """Detach a saved card once this transaction commits: a rolled-back change keeps its card."""
-    db.session().info.setdefault(_CARDS_TO_FORGET, []).append(payment_method_id)
-
-
-_CARDS_TO_FORGET = "crowdfund_cards_to_forget"
-
-
-@event.listens_for(Session, "after_commit")
-def _forget_cards(session) -> None:
-    for payment_method_id in session.info.pop(_CARDS_TO_FORGET, []):
-        gateway.detach_card(payment_method_id)
-
-
-@event.listens_for(Session, "after_rollback")
-def _keep_cards(session) -> None:
-    session.info.pop(_CARDS_TO_FORGET, None)
+    """Detach a saved card at Stripe once this transaction commits: a rolled-back change keeps its card."""
+    after_commit(lambda: gateway.detach_card(payment_method_id))
 
 
 def expire_abandoned_pledges(now: datetime, older_than: timedelta = timedelta(hours=2)) -> int:
     """Cancel pending pledges whose card never came (the backer left the card page), freeing
-    their reward units. Safe to run twice at once: each pledge is cancelled by one conditional UPDATE."""
+    their reward units — never one with a charge attempt whose outcome is unknown (a flexible
+    charge that may have gone through: the resolver settles it first). Safe to run twice at once:
+    each pledge is cancelled by one conditional UPDATE. Flushes."""
     stale = list(db.session.execute(
         db.select(Pledge.id, Pledge.reward_tier_id)
-        .where(Pledge.state == "pending", Pledge.created_at < now - older_than)).all())
+        .where(Pledge.state == "pending", Pledge.created_at < now - older_than, ~_open_attempt_exists())).all())
     expired = 0
     for pledge_id, tier_id in stale:
-        result = db.session.execute(
-            update(Pledge).where(Pledge.id == pledge_id, Pledge.state == "pending")
-            .values(state="cancelled").execution_options(synchronize_session=False))
-        if result.rowcount == 1:
+        if transition_where("cancelled", Pledge.id == pledge_id, ~_open_attempt_exists(),
+                            from_states=("pending",)) == 1:
             expired += 1
             if tier_id is not None:
                 release_reward_unit(tier_id)

@@ -11,25 +11,23 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 from flask import current_app, has_request_context, url_for
-from flask_babel import format_datetime, gettext as _
-from sqlalchemy import event, exists, or_, update
+from flask_babel import gettext as _
+from sqlalchemy import exists, or_, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy.orm import contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
 
-from crowdfund.accounts.models import User
 from crowdfund.campaigns.models import Campaign
 from crowdfund.extensions import db
 from crowdfund.payments import gateway, ledger
 from crowdfund.payments.gateway import ChargeResult, GatewayError
-from crowdfund.payments.models import ChargeAttempt
+from crowdfund.payments.models import OPEN_ATTEMPTS, ChargeAttempt
 from crowdfund.pledges.models import Pledge
-from crowdfund.templating import format_money
+from crowdfund.outbox import emit
+from crowdfund.pledges.services import release_reward_unit, transition_where
 
 # Pledges a charge may be attempted for (P1 moves a flexible pledge to active before charging it).
 CHARGEABLE_STATES = ("active", "errored")
-# Attempts whose outcome is not known yet: no new attempt may start while one of these exists.
-OPEN_ATTEMPTS = ("claimed", "unknown")
 # A claim older than this was left by a worker that died mid-call: it is looked up, not trusted.
 STALE_CLAIM = timedelta(minutes=10)
 AUTHENTICATION_REQUIRED = "authentication_required"
@@ -38,6 +36,14 @@ NO_CARD = "no_card"
 
 def idempotency_key(pledge_id: int, attempt: int) -> str:
     return f"pledge-{pledge_id}-charge-{attempt}"
+
+
+def attempt_from_key(pledge_id: int, key: str | None) -> int | None:
+    """The attempt number in an idempotency key of this pledge's, else None."""
+    prefix = f"pledge-{pledge_id}-charge-"
+    if key and key.startswith(prefix) and key[len(prefix):].isdigit():
+        return int(key[len(prefix):])
+    return None
 
 
 def charge_pledge(pledge: Pledge, now: datetime, off_session: bool = True) -> ChargeResult:
@@ -146,6 +152,10 @@ def _resolve_open_attempt(pledge_id: int, now: datetime) -> ChargeResult | None:
         return _leave_unknown(last.id, now, str(error))
     if result is None:  # Stripe never made it: nothing was charged, so a new attempt is safe
         _close_attempt(last.id, "failed", None, "lost", now)
+        campaign = db.session.get(Campaign, pledge.campaign_id)
+        if campaign.funding_model == "flexible" and campaign.state != "successful":
+            # A charge at pledge time that never reached Stripe: the backer pays again from the card page.
+            transition_where("pending", Pledge.id == pledge_id, from_states=("active",))
         db.session.commit()
         return None
     return _finish(last.id, pledge, db.session.get(Campaign, pledge.campaign_id), result, now)
@@ -186,27 +196,38 @@ def _record_failure(pledge: Pledge, campaign: Campaign, result: ChargeResult, no
     db.session.execute(update(Pledge).where(Pledge.id == pledge.id).values(**values)
                        .execution_options(synchronize_session=False))
     if campaign.state != "successful":
+        # Charged at pledge time (flexible), on-session: the caller tells the backer at once.
+        if result.status == "requires_action":
+            # The bank wants the backer to confirm this payment (3-D Secure): the fix page does it on
+            # the same PaymentIntent, within the usual fix window (then the pledge is dropped).
+            window = timedelta(days=current_app.config["FIX_WINDOW_DAYS"])
+            transition_where("errored", Pledge.id == pledge.id, from_states=("active",), errored_at=now,
+                             fix_deadline=now + window, last_reminder_at=now)
+        elif campaign.funding_model == "flexible":
+            # Not charged, so not a backer yet: back to waiting for a card (it keeps its reward unit
+            # until it is completed, cancelled or expires, and counts toward no total).
+            transition_where("pending", Pledge.id == pledge.id, from_states=("active",))
         db.session.refresh(pledge)
-        return  # charged at pledge time: the caller tells the backer at once
+        return
     deadline = now + timedelta(days=current_app.config["FIX_WINDOW_DAYS"])
-    first = db.session.execute(
-        update(Pledge).where(Pledge.id == pledge.id, Pledge.state == "active")
-        .values(state="errored", errored_at=now, fix_deadline=deadline, last_reminder_at=now)
-        .execution_options(synchronize_session=False)).rowcount == 1
+    first = transition_where("errored", Pledge.id == pledge.id, from_states=("active",), errored_at=now,
+                             fix_deadline=deadline, last_reminder_at=now) == 1
     db.session.refresh(pledge)
     if first:
-        _email_backer(pledge, campaign, "pledge_fix",
-                      _("Action needed: your pledge to %(title)s", title=campaign.title))
+        emit("pledge.charge_failed", now=now, pledge_id=pledge.id, reminder=False)
 
 
 def record_successful_charge(pledge: Pledge, payment_intent_id: str, charge_id: str | None, amount: int,
-                             now: datetime, attempt_closed: bool = False) -> bool:
+                             now: datetime, attempt_closed: bool = False, attempt_key: str | None = None) -> bool:
     """Book a charge Stripe reports as succeeded and mark the pledge collected, idempotently:
     the ledger `charge` and `platform_fee` rows are keyed on the Stripe charge id (a webhook and the
     job may both report it), and only the first caller moves the pledge and sends the receipt
     (after commit). Returns whether this call collected the pledge. Flushes; the caller commits.
     attempt_closed: the caller has just marked the attempt that made this PaymentIntent succeeded
-    (the idempotency key ties a PaymentIntent to one attempt), so no other attempt row needs it."""
+    (the idempotency key ties a PaymentIntent to one attempt), so no other attempt row needs it.
+    attempt_key: the PaymentIntent's metadata attempt_key (webhooks, lookups), which names the attempt
+    to close even when the process that made it died before recording the PaymentIntent."""
+    attempt_number = attempt_from_key(pledge.id, attempt_key)
     campaign = db.session.get(Campaign, pledge.campaign_id)  # no query when the caller loaded it
     stripe_id = charge_id or payment_intent_id
     note = f"pledge {pledge.id}"
@@ -215,15 +236,20 @@ def record_successful_charge(pledge: Pledge, payment_intent_id: str, charge_id: 
     if fee > 0:
         ledger.book(campaign.id, "platform_fee", fee, campaign.currency, pledge.id, stripe_id, note)
     if not attempt_closed:
+        # The attempt that made this PaymentIntent: by the id it recorded, or — when its process died
+        # before recording it — by the attempt number in the idempotency key carried in the metadata.
+        same_attempt = ChargeAttempt.payment_intent_id == payment_intent_id
+        if attempt_number is not None:
+            same_attempt = or_(same_attempt, ChargeAttempt.attempt == attempt_number)
         db.session.execute(update(ChargeAttempt).where(
-            ChargeAttempt.pledge_id == pledge.id, ChargeAttempt.payment_intent_id == payment_intent_id,
-            ChargeAttempt.status != "succeeded").values(status="succeeded", finished_at=now)
+            ChargeAttempt.pledge_id == pledge.id, same_attempt,
+            ChargeAttempt.status != "succeeded").values(status="succeeded", payment_intent_id=payment_intent_id,
+                                                         finished_at=now)
             .execution_options(synchronize_session=False))
     collected_values = {"state": "collected", "collected_at": now, "stripe_payment_intent_id": payment_intent_id,
                         "last_error": None, "fix_deadline": None}
-    collected = db.session.execute(
-        update(Pledge).where(Pledge.id == pledge.id, Pledge.state.in_(("pending",) + CHARGEABLE_STATES))
-        .values(**collected_values).execution_options(synchronize_session=False)).rowcount == 1
+    collected = transition_where("collected", Pledge.id == pledge.id,
+                                 from_states=("pending",) + CHARGEABLE_STATES, **collected_values) == 1
     if collected:  # the row now holds exactly these values: set them on the object without a reload
         for key, value in collected_values.items():
             set_committed_value(pledge, key, value)
@@ -232,8 +258,7 @@ def record_successful_charge(pledge: Pledge, payment_intent_id: str, charge_id: 
         db.session.flush()
         db.session.refresh(pledge)
     if collected:
-        _email_backer(pledge, campaign, "pledge_charged",
-                      _("Receipt: your pledge to %(title)s was charged", title=campaign.title), amount=amount)
+        emit("pledge.collected", now=now, pledge_id=pledge.id, amount=amount)
     elif pledge.state != "collected":
         current_app.logger.warning("Charge %s succeeded for pledge %s in state %s: refund or reconcile it",
                                    stripe_id, pledge.id, pledge.state)
@@ -265,14 +290,14 @@ def release_unfunded_pledges(now: datetime) -> int:
     released = [(pid, pm) for pid, pm in rows if db.session.execute(
         update(Pledge).where(Pledge.id == pid, Pledge.stripe_payment_method_id == pm)
         .values(stripe_payment_method_id=None).execution_options(synchronize_session=False)).rowcount == 1]
-    db.session.commit()
+    db.session.commit()  # each card claimed before Stripe is called
     for pledge_id, payment_method_id in released:
-        gateway.detach_card(payment_method_id)
-        pledge = db.session.get(Pledge, pledge_id)
-        campaign = db.session.get(Campaign, pledge.campaign_id)
-        _email_backer(pledge, campaign, "pledge_not_funded",
-                      _("%(title)s did not reach its goal: nothing was charged", title=campaign.title))
-    db.session.commit()  # sends the emails
+        try:
+            gateway.detach_card(payment_method_id)
+        except GatewayError as error:  # the card id is forgotten here either way; Stripe keeps an unused card
+            current_app.logger.warning("Could not detach the card of pledge %s: %s", pledge_id, error)
+        emit("pledge.not_funded", now=now, pledge_id=pledge_id)
+        db.session.commit()
     return len(released)
 
 
@@ -281,34 +306,29 @@ def settle_due_pledges(now: datetime) -> Counter:
     forgotten, backer told); otherwise every FIX_REMINDER_HOURS the saved card is retried (not for
     authentication failures: those need the backer) and, if still unpaid, the backer reminded.
     Each step is claimed by a conditional UPDATE, so two runs at once do it once. Commits."""
-    from crowdfund.pledges.services import release_reward_unit
-
     outcomes = Counter()
     expired = db.session.execute(
         db.select(Pledge.id, Pledge.reward_tier_id, Pledge.stripe_payment_method_id)
         .where(Pledge.state == "errored", Pledge.fix_deadline <= now)).all()
     dropped = []
     for pledge_id, tier_id, payment_method_id in expired:
-        won = db.session.execute(
-            update(Pledge).where(
-                Pledge.id == pledge_id, Pledge.state == "errored", Pledge.fix_deadline <= now,
-                ~exists().where(ChargeAttempt.pledge_id == pledge_id, ChargeAttempt.status.in_(OPEN_ATTEMPTS)))
-            .values(state="dropped", stripe_payment_method_id=None)
-            .execution_options(synchronize_session=False)).rowcount == 1
+        won = transition_where(
+            "dropped", Pledge.id == pledge_id, Pledge.fix_deadline <= now,
+            ~exists().where(ChargeAttempt.pledge_id == pledge_id, ChargeAttempt.status.in_(OPEN_ATTEMPTS)),
+            from_states=("errored",), stripe_payment_method_id=None) == 1
         if won:
             if tier_id is not None:
                 release_reward_unit(tier_id)
             dropped.append((pledge_id, payment_method_id))
+            emit("pledge.dropped", now=now, pledge_id=pledge_id)
     db.session.commit()
     for pledge_id, payment_method_id in dropped:
         if payment_method_id:
-            gateway.detach_card(payment_method_id)
-        pledge = db.session.get(Pledge, pledge_id)
-        campaign = db.session.get(Campaign, pledge.campaign_id)
-        _email_backer(pledge, campaign, "pledge_dropped",
-                      _("Your pledge to %(title)s was dropped", title=campaign.title))
+            try:
+                gateway.detach_card(payment_method_id)
+            except GatewayError as error:
+                current_app.logger.warning("Could not detach the card of pledge %s: %s", pledge_id, error)
         outcomes["dropped"] += 1
-    db.session.commit()
 
     cadence = timedelta(hours=current_app.config["FIX_REMINDER_HOURS"])
     due = db.session.execute(
@@ -332,12 +352,29 @@ def settle_due_pledges(now: datetime) -> Counter:
         pledge = db.session.get(Pledge, pledge_id)
         if pledge.state != "errored":
             continue
-        campaign = db.session.get(Campaign, pledge.campaign_id)
-        _email_backer(pledge, campaign, "pledge_fix",
-                      _("Reminder: your pledge to %(title)s still needs a card", title=campaign.title),
-                      reminder=True)
+        emit("pledge.charge_failed", now=now, pledge_id=pledge_id, reminder=True)
         db.session.commit()
         outcomes["reminded"] += 1
+    return outcomes
+
+
+def resolve_open_attempts(now: datetime) -> Counter:
+    """Settle every charge attempt left open — "unknown" (Stripe could not be reached) or "claimed"
+    for longer than STALE_CLAIM (the process died during the call) — against Stripe, by the
+    PaymentIntent it recorded or by its idempotency key in the metadata: found and succeeded →
+    collected and booked; found and failed → the usual failure path; not found → closed as lost (a new
+    attempt may start; a flexible pledge waits for its backer again). No pledge is cancelled or dropped
+    while an attempt is open, so this is what unblocks them. COMMITS; safe to run twice at once."""
+    outcomes = Counter()
+    pledge_ids = db.session.execute(
+        db.select(ChargeAttempt.pledge_id).where(or_(
+            ChargeAttempt.status == "unknown",
+            (ChargeAttempt.status == "claimed") & (ChargeAttempt.created_at <= now - STALE_CLAIM)))
+        .distinct()).scalars().all()
+    db.session.commit()
+    for pledge_id in sorted(pledge_ids):
+        result = _resolve_open_attempt(pledge_id, now)
+        outcomes[f"resolved_{result.status if result is not None else 'lost'}"] += 1
     return outcomes
 
 
@@ -345,7 +382,7 @@ def run_payment_jobs(now: datetime) -> Counter:
     """The deadline's payment work, run by run_periodic_jobs after campaigns are closed: charge the
     active pledges of every successful all-or-nothing campaign (also ones a crashed run left half
     done), release the cards of unfunded ones, and settle errored pledges. Idempotent. Commits."""
-    outcomes = Counter()
+    outcomes = resolve_open_attempts(now)
     campaign_ids = db.session.execute(
         db.select(Campaign.id).join(Pledge, Pledge.campaign_id == Campaign.id)
         .where(Campaign.state == "successful", Campaign.funding_model == "all_or_nothing",
@@ -366,38 +403,3 @@ def public_url(endpoint: str, **values) -> str:
     else:
         path = current_app.url_map.bind("localhost").build(endpoint, values)
     return current_app.config["PUBLIC_URL"].rstrip("/") + path
-
-
-def _email_backer(pledge: Pledge, campaign: Campaign, template: str, subject: str, amount: int | None = None,
-                  reminder: bool = False) -> None:
-    backer = db.session.get(User, pledge.backer_id)
-    context = {
-        "name": backer.display_name, "campaign_title": campaign.title,
-        "amount": format_money(amount if amount is not None else pledge.amount, campaign.currency),
-        "needs_authentication": pledge.last_error == AUTHENTICATION_REQUIRED,
-        "fix_deadline": format_datetime(pledge.fix_deadline, "d MMM y, HH:mm") + " UTC" if pledge.fix_deadline else "",
-        "fix_link": public_url("payments.fix", pledge_id=pledge.id),
-        "pledge_link": public_url("pledges.show", pledge_id=pledge.id),
-        "campaign_link": public_url("campaigns.show", slug=campaign.slug),
-        "reminder": reminder,
-    }
-    db.session().info.setdefault(_EMAILS_AFTER_COMMIT, []).append((backer.email, str(subject), template, context))
-
-
-_EMAILS_AFTER_COMMIT = "crowdfund_payment_emails"
-
-
-@event.listens_for(Session, "after_commit")
-def _send_emails(session) -> None:
-    from crowdfund.notifications.services import queue_email
-
-    for to, subject, template, context in session.info.pop(_EMAILS_AFTER_COMMIT, []):
-        try:
-            queue_email(to, subject, template, **context)
-        except Exception:  # an email that cannot go out must not undo the payment it reports
-            current_app.logger.exception("Could not send %s to %s", template, to)
-
-
-@event.listens_for(Session, "after_rollback")
-def _drop_emails(session) -> None:
-    session.info.pop(_EMAILS_AFTER_COMMIT, None)

@@ -1,17 +1,25 @@
 """Giving money back: one pledge in full or in part (a moderator's decision), or every pledge of a
-campaign that stopped after money was collected.
+campaign that stopped after money was collected. COMMITS; Stripe is called only between commits.
 
-A refund is never made twice and never exceeds what was collected: the pledge's row is locked
-(a plain UPDATE, which PostgreSQL and SQLite both serialise) while the ledger is read, Stripe is
-called and the refund row is booked, all in one transaction. Refunds Stripe made that the ledger
-does not know yet (a crash after the call, a refund made in Stripe's dashboard) are booked first,
-so what remains is always counted from Stripe's side as well."""
+A refund is never made twice and never exceeds what was collected:
+1. no transaction open: the refunds Stripe already made of the PaymentIntent are read (a crash after
+   an earlier call, a refund made in Stripe's dashboard);
+2. a short transaction that locks the pledge's row (a plain UPDATE, which PostgreSQL and SQLite both
+   serialise) books those refunds, settles earlier claims they answer, computes what remains —
+   collected less refunded, disputed and still-open claims — and inserts a RefundAttempt claim for
+   the amount: COMMITTED, which releases the lock;
+3. the Stripe refund, no transaction open, with the idempotency key pledge-P-refund-N;
+4. a short transaction books the refund in the ledger under Stripe's refund id, closes the claim,
+   writes the audit entry and the outbox event that emails the backer: COMMITTED.
+A claim whose call failed for an unknown reason stays open (counted as spent) until step 2 of a
+later refund, or resolve_open_refunds, finds it at Stripe — booked — or, after STALE_CLAIM, not."""
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
 
 from crowdfund import money
 from crowdfund.campaigns.models import Campaign
@@ -19,12 +27,18 @@ from crowdfund.errors import DomainError, NotAllowed, ValidationFailed
 from crowdfund.extensions import db
 from crowdfund.moderation.services import record_action
 from crowdfund.payments import gateway, ledger
-from crowdfund.payments.models import LedgerEntry
+from crowdfund.outbox import emit
+from crowdfund.payments.models import RefundAttempt
 from crowdfund.pledges.models import Pledge
+from crowdfund.pledges.services import transition_where
 
 
 # Campaign states in which every pledge is voided and all collected money given back.
 STOPPED_STATES = ("cancelled", "suspended")
+# Refund claims whose outcome is not known yet: counted as spent.
+OPEN_REFUNDS = ("claimed", "unknown")
+# A claim older than this was left by a process that died mid-call: looked up, not trusted.
+STALE_CLAIM = timedelta(minutes=10)
 
 
 class RefundFailed(DomainError):
@@ -59,14 +73,16 @@ def check_refund_amount(pledge_id: int, amount: int, currency: str) -> int:
     return remaining
 
 
-def book_stripe_refunds(pledge: Pledge, campaign: Campaign, payment_intent_id: str | None = None) -> int:
+def book_stripe_refunds(pledge: Pledge, campaign: Campaign, payment_intent_id: str | None = None,
+                        known_refunds: list | None = None) -> int:
     """Book every succeeded Stripe refund of the pledge's PaymentIntent that the ledger lacks
-    (keyed on the refund id, so never twice). Flushes; returns the number of rows booked."""
+    (keyed on the refund id, so never twice): known_refunds as read from Stripe before the
+    transaction, or (None) read now. Flushes; returns the number of rows booked."""
     payment_intent_id = payment_intent_id or pledge.stripe_payment_intent_id
     if not payment_intent_id:
         return 0
     booked = 0
-    for refund in gateway.refunds_of(payment_intent_id):
+    for refund in gateway.refunds_of(payment_intent_id) if known_refunds is None else known_refunds:
         if refund.status not in ("succeeded", "pending") or refund.amount <= 0:
             continue
         if ledger.book(campaign.id, "refund", refund.amount, campaign.currency, pledge.id, refund.id,
@@ -75,78 +91,141 @@ def book_stripe_refunds(pledge: Pledge, campaign: Campaign, payment_intent_id: s
     return booked
 
 
-def _lock(pledge: Pledge) -> None:
-    # A write on the pledge's row: a second refund of the same pledge waits here until the first commits,
-    # then reads the ledger with the first refund in it.
-    # (Setting a column to itself changes nothing but takes the row lock.)
-    db.session.execute(update(Pledge).where(Pledge.id == pledge.id).values(disputed=Pledge.disputed)
+def _lock(pledge_id: int) -> None:
+    # A write on the pledge's row: a second refund of the same pledge waits here until the first has
+    # committed its claim, then reads the claims with the first one in it. No Stripe call is made while
+    # it is held. (Setting a column to itself changes nothing but takes the row lock.)
+    db.session.execute(update(Pledge).where(Pledge.id == pledge_id).values(disputed=Pledge.disputed)
                        .execution_options(synchronize_session=False))
 
 
-def _refund(pledge: Pledge, campaign: Campaign, amount: int | None, reason: str, actor, now: datetime) -> int:
-    """Refund amount (None: all that remains) of pledge; commits. Returns the amount refunded (0: nothing left)."""
-    _lock(pledge)
-    try:
-        book_stripe_refunds(pledge, campaign)
-    except gateway.GatewayError as error:
-        db.session.rollback()
-        raise RefundFailed(_("Stripe could not be asked about this pledge (%(error)s). Nothing was refunded; "
-                             "try again later.", error=str(error))) from error
+def _open_claims(pledge_id: int) -> int:
+    return db.session.execute(db.select(func.coalesce(func.sum(RefundAttempt.amount), 0)).where(
+        RefundAttempt.pledge_id == pledge_id, RefundAttempt.status.in_(OPEN_REFUNDS))).scalar_one()
+
+
+def _settle_claims(pledge_id: int, known: list, now: datetime) -> None:
+    """Close open claims that Stripe answered (a refund with their number in its metadata) and stale
+    ones it never made. Flushes."""
+    made = {str(r.metadata.get("refund")): r for r in known if r.status in ("succeeded", "pending")}
+    for attempt in db.session.execute(db.select(RefundAttempt).where(
+            RefundAttempt.pledge_id == pledge_id, RefundAttempt.status.in_(OPEN_REFUNDS))).scalars():
+        refund = made.get(str(attempt.number))
+        if refund is not None:
+            attempt.status, attempt.stripe_refund_id, attempt.finished_at = "succeeded", refund.id, now
+        elif attempt.status == "unknown" or attempt.created_at <= now - STALE_CLAIM:
+            attempt.status, attempt.finished_at = "failed", now
+    db.session.flush()
+
+
+def _claim(pledge: Pledge, campaign: Campaign, amount: int | None, known: list, now: datetime):
+    """Step 2: (number, amount) of the claimed refund, COMMITTED; (None, 0) when nothing is left."""
+    _lock(pledge.id)
+    book_stripe_refunds(pledge, campaign, known_refunds=known)
+    _settle_claims(pledge.id, known, now)
+    remaining = refundable_amount(pledge.id) - _open_claims(pledge.id)
     if amount is None:
-        amount = refundable_amount(pledge.id)
+        amount = remaining
         if amount <= 0:
             _void_if_stopped(pledge, campaign)
             db.session.commit()  # keeps refunds found at Stripe
-            return 0
+            return None, 0
+    if remaining <= 0:
+        db.session.rollback()
+        raise ValidationFailed(_("Nothing of this pledge is left to refund."))
+    if not isinstance(amount, int) or not 1 <= amount <= remaining:
+        db.session.rollback()
+        raise ValidationFailed(_("The refund must be between %(low)s and %(high)s.",
+                                 low=money.format_money(1, campaign.currency),
+                                 high=money.format_money(remaining, campaign.currency)))
+    number = db.session.execute(db.select(func.coalesce(func.max(RefundAttempt.number), 0)).where(
+        RefundAttempt.pledge_id == pledge.id)).scalar_one() + 1
+    db.session.add(RefundAttempt(pledge_id=pledge.id, number=number, amount=amount, status="claimed", created_at=now))
     try:
-        check_refund_amount(pledge.id, amount, campaign.currency)
-    except ValidationFailed:
+        db.session.commit()
+    except IntegrityError:
         db.session.rollback()
-        raise
-    if not pledge.stripe_payment_intent_id:
-        db.session.rollback()
+        raise RefundFailed(_("Another refund of this pledge is being made; try again in a minute.")) from None
+    return number, amount
+
+
+def _refund(pledge: Pledge, campaign: Campaign, amount: int | None, reason: str, actor, now: datetime) -> int:
+    """Refund amount (None: all that remains) of pledge; COMMITS. Returns the amount refunded (0: nothing left)."""
+    pledge_id, payment_intent_id = pledge.id, pledge.stripe_payment_intent_id
+    db.session.commit()  # step 1 runs with no transaction open
+    try:
+        known = gateway.refunds_of(payment_intent_id) if payment_intent_id else []
+    except gateway.GatewayError as error:
+        raise RefundFailed(_("Stripe could not be asked about this pledge (%(error)s). Nothing was refunded; "
+                             "try again later.", error=str(error))) from error
+    pledge = db.session.get(Pledge, pledge_id)
+    if not pledge.stripe_payment_intent_id and amount is not None:
+        check_refund_amount(pledge_id, amount, campaign.currency)
         raise RefundFailed(_("This pledge has no Stripe payment to refund."))
-    number = db.session.execute(db.select(func.count()).select_from(LedgerEntry).where(
-        LedgerEntry.pledge_id == pledge.id, LedgerEntry.kind == "refund")).scalar_one() + 1
+    number, amount = _claim(pledge, campaign, amount, known, now)
+    if number is None:
+        return 0
+    if not payment_intent_id:
+        _close_claim(pledge_id, number, "failed", None, now)
+        raise RefundFailed(_("This pledge has no Stripe payment to refund."))
     try:
-        refund_id = gateway.refund(pledge.stripe_payment_intent_id, amount, f"pledge-{pledge.id}-refund-{number}",
-                                   {"pledge_id": str(pledge.id), "campaign_id": str(campaign.id),
+        refund_id = gateway.refund(payment_intent_id, amount, f"pledge-{pledge_id}-refund-{number}",
+                                   {"pledge_id": str(pledge_id), "campaign_id": str(campaign.id),
                                     "refund": str(number)})
     except gateway.GatewayError as error:
-        db.session.rollback()
+        # Refused or unreachable: we cannot tell whether Stripe made it, so the claim stays open (and
+        # counted) until the next refund or resolve_open_refunds looks it up.
+        _close_claim(pledge_id, number, "unknown", None, now)
         raise RefundFailed(_("Stripe did not make the refund (%(error)s). Nothing was refunded; try again later.",
                              error=str(error))) from error
     actor_id = actor.id if actor is not None else None
-    ledger.book(campaign.id, "refund", amount, campaign.currency, pledge.id, refund_id, note=reason, actor_id=actor_id)
+    ledger.book(campaign.id, "refund", amount, campaign.currency, pledge_id, refund_id, note=reason, actor_id=actor_id)
+    _close_claim(pledge_id, number, "succeeded", refund_id, now, commit=False)
     record_action(actor, "refunded", campaign, reason,
-                  details={"pledge_id": pledge.id, "amount": amount, "refund_id": refund_id})
-    if refundable_amount(pledge.id) == 0:
-        _void_if_stopped(pledge, campaign)
+                  details={"pledge_id": pledge_id, "amount": amount, "refund_id": refund_id})
+    if refundable_amount(pledge_id) == 0:
+        _void_if_stopped(db.session.get(Pledge, pledge_id), campaign)
+    emit("pledge.refunded", now=now, pledge_id=pledge_id, amount=amount, reason=reason)
     db.session.commit()
-    _tell_backer(pledge, campaign, amount, reason)
     return amount
+
+
+def _close_claim(pledge_id: int, number: int, status: str, refund_id: str | None, now: datetime,
+                 commit: bool = True) -> None:
+    db.session.execute(update(RefundAttempt).where(
+        RefundAttempt.pledge_id == pledge_id, RefundAttempt.number == number).values(
+        status=status, stripe_refund_id=refund_id, finished_at=now).execution_options(synchronize_session=False))
+    if commit:
+        db.session.commit()
 
 
 def _void_if_stopped(pledge: Pledge, campaign: Campaign) -> None:
     # A campaign that stopped voids its pledges; a collected one only once all its money is back.
-    if campaign.state in STOPPED_STATES and pledge.state == "collected":
-        pledge.state = "void"
+    if campaign.state in STOPPED_STATES:
+        transition_where("void", Pledge.id == pledge.id, from_states=("collected",))
         db.session.flush()
 
 
-def _tell_backer(pledge: Pledge, campaign: Campaign, amount: int, reason: str) -> None:
-    from crowdfund.accounts.models import User
-    from crowdfund.notifications.services import queue_email
-    from crowdfund.settlement.charging import public_url
-
-    backer = db.session.get(User, pledge.backer_id)
-    link = public_url("campaigns.show", slug=campaign.slug)
-    try:
-        queue_email(backer.email, _("Refund from %(title)s", title=campaign.title), "pledge_refunded",
-                    name=backer.display_name, title=campaign.title,
-                    amount=money.format_money(amount, campaign.currency), reason=reason, link=link)
-    except Exception:  # the money is back either way; a lost email must not look like a failed refund
-        current_app.logger.exception("Could not email the refund of pledge %s", pledge.id)
+def resolve_open_refunds(now: datetime) -> int:
+    """Settle refund claims left open (unknown, or claimed longer than STALE_CLAIM ago) against Stripe:
+    found → booked; not found after STALE_CLAIM → failed, so the money may be refunded again. COMMITS."""
+    pledge_ids = db.session.execute(db.select(RefundAttempt.pledge_id).where(
+        RefundAttempt.status.in_(OPEN_REFUNDS), RefundAttempt.created_at <= now - STALE_CLAIM).distinct()).scalars().all()
+    db.session.commit()
+    for pledge_id in pledge_ids:
+        pledge = db.session.get(Pledge, pledge_id)
+        payment_intent_id = pledge.stripe_payment_intent_id
+        db.session.commit()
+        try:
+            known = gateway.refunds_of(payment_intent_id) if payment_intent_id else []
+        except gateway.GatewayError:
+            continue
+        pledge = db.session.get(Pledge, pledge_id)
+        _lock(pledge_id)
+        book_stripe_refunds(pledge, db.session.get(Campaign, pledge.campaign_id), known_refunds=known)
+        _settle_claims(pledge_id, known, now)
+        db.session.commit()
+    return len(pledge_ids)
 
 
 def refund_pledge(pledge: Pledge, amount: int, reason: str, actor, now: datetime) -> int:
@@ -162,15 +241,7 @@ def refund_pledge(pledge: Pledge, amount: int, reason: str, actor, now: datetime
         raise ValidationFailed(_("Give a reason for the refund."))
     campaign = db.session.get(Campaign, pledge.campaign_id)
     check_refund_amount(pledge.id, amount, campaign.currency)  # early and clear; checked again under the lock
-    db.session.commit()  # a fresh transaction, so the lock below is taken on current data (SQLite WAL)
     return _refund(pledge, campaign, amount, reason, actor, now)
-
-
-def pledges_with_money(campaign_id: int) -> list[Pledge]:
-    """Pledges of the campaign that have a charge in the ledger, oldest first."""
-    charged = db.select(LedgerEntry.pledge_id).where(LedgerEntry.campaign_id == campaign_id,
-                                                     LedgerEntry.kind == "charge")
-    return list(db.session.execute(db.select(Pledge).where(Pledge.id.in_(charged)).order_by(Pledge.id)).scalars())
 
 
 def money_to_refund(campaign: Campaign) -> int:
@@ -191,7 +262,7 @@ def refund_campaign(campaign: Campaign, actor, reason: str, now: datetime) -> Ca
     reason = (reason or "").strip() or _("The campaign was stopped.")
     db.session.commit()
     outcome = CampaignRefunds()
-    for pledge in pledges_with_money(campaign.id):
+    for pledge in ledger.pledges_with_money(campaign.id):
         try:
             amount = _refund(pledge, campaign, None, reason, actor, now)
         except (RefundFailed, ValidationFailed) as error:

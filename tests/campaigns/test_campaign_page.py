@@ -46,7 +46,7 @@ def page(app, client, founder, make_campaign, make_pledge, make_user):
     alice, bob = make_user(), make_user()
     make_pledge(campaign, backer=alice, amount=60_000)
     make_pledge(campaign, backer=bob, amount=15_050, state="collected")
-    make_pledge(campaign, backer=alice, amount=100)
+    make_pledge(campaign, backer=alice, amount=100, state="collected")  # one open pledge each; a second, paid one
     make_pledge(campaign, amount=99_999, state="cancelled")
     response = client.get(f"/c/{campaign.slug}")
     assert response.status_code == 200

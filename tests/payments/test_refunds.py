@@ -4,14 +4,13 @@ import pytest
 from collected_pledges import collected_pledge
 
 from crowdfund.accounts.models import User
-from crowdfund.campaigns import lifecycle
 from crowdfund.campaigns.models import Campaign
 from crowdfund.clock import utcnow
 from crowdfund.errors import NotAllowed, ValidationFailed
 from crowdfund.extensions import db
 from crowdfund.moderation.models import AuditEntry
 from crowdfund.payments import gateway, ledger
-from crowdfund.settlement import refunds
+from crowdfund.settlement import refunds, stops
 from crowdfund.payments.models import LedgerEntry
 from crowdfund.pledges.models import Pledge
 
@@ -168,8 +167,7 @@ def test_refund_campaign_gives_back_what_remains_of_every_pledge_once(app, strip
 def test_cancelling_a_flexible_campaign_refunds_every_backer(app, stripe_standin, flexible, make_pledge):
     pledges = [collected_pledge(make_pledge, flexible, amount=a) for a in (2500, 4000)]
 
-    outcome = lifecycle.cancel(flexible, _founder(flexible), "Supplier went bust", utcnow())
-    db.session.commit()
+    outcome = stops.cancel_campaign(flexible, _founder(flexible), "Supplier went bust", utcnow())
 
     assert (outcome.refunded, outcome.amount, outcome.failed) == (2, 6500, [])
     db.session.expire_all()
@@ -185,7 +183,7 @@ def test_cancel_without_collected_money_calls_no_refund(app, make_campaign, make
     make_pledge(campaign, state="active")
     monkeypatch.setattr(gateway, "refund", lambda *a: pytest.fail("nothing was collected"))
 
-    assert lifecycle.cancel(campaign, _founder(campaign), "No", utcnow()) is None
+    assert stops.cancel_campaign(campaign, _founder(campaign), "No", utcnow()) is None
 
 
 def test_suspension_commits_first_and_a_stripe_failure_leaves_refunds_to_retry(client, auth, stripe_standin, flexible,

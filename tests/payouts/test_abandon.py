@@ -15,7 +15,9 @@ from crowdfund.errors import IllegalTransition, NotAllowed
 from crowdfund.extensions import db
 from crowdfund.moderation.models import AuditEntry
 from crowdfund.payments import gateway, ledger
+from crowdfund.campaigns import lifecycle
 from crowdfund.payouts import abandon
+from crowdfund.settlement import abandon as settle_abandon
 from crowdfund.payouts.models import Release
 from crowdfund.updates.models import Update
 
@@ -145,7 +147,7 @@ def test_declaring_abandoned_refunds_what_is_held_pro_rata(funded, moderator, ou
     milestone = _milestones(campaign)[0]
     pending = _release(campaign, "requested", milestone)
 
-    outcome = abandon.declare_abandoned(campaign, moderator, "No news for five months")
+    outcome = settle_abandon.declare_abandoned(campaign, moderator, "No news for five months")
 
     assert (outcome.declared, outcome.held, outcome.cancelled_releases, outcome.refunded, outcome.amount) == (
         True, 7000, 1, 3, 7000)
@@ -167,8 +169,8 @@ def test_declaring_abandoned_refunds_what_is_held_pro_rata(funded, moderator, ou
 
 def test_declaring_twice_refunds_once(funded, moderator):
     campaign, pledges = funded
-    abandon.declare_abandoned(campaign, moderator, "Gone")
-    again = abandon.declare_abandoned(db.session.get(Campaign, campaign.id), moderator, "Gone again")
+    settle_abandon.declare_abandoned(campaign, moderator, "Gone")
+    again = settle_abandon.declare_abandoned(db.session.get(Campaign, campaign.id), moderator, "Gone again")
     assert (again.declared, again.refunded, again.amount) == (False, 0, 0)
     assert [_stripe_refunded(p) for p in pledges] == [2100, 3500, 1400]
     assert db.session.execute(db.select(db.func.count(AuditEntry.id)).where(
@@ -185,12 +187,12 @@ def test_a_stripe_failure_is_finished_later_with_the_same_split(funded, moderato
         return real_refund(payment_intent_id, *args, **kwargs)
 
     monkeypatch.setattr(gateway, "refund", flaky)
-    outcome = abandon.declare_abandoned(campaign, moderator, "Gone")
+    outcome = settle_abandon.declare_abandoned(campaign, moderator, "Gone")
     assert (outcome.refunded, [pid for pid, _ in outcome.failed]) == (2, [pledges[1].id])
     assert abandon.refunds_due(db.session.get(Campaign, campaign.id)) == {pledges[1].id: 3500}
 
     monkeypatch.setattr(gateway, "refund", real_refund)
-    retry = abandon.finish_refunds(db.session.get(Campaign, campaign.id), moderator)
+    retry = settle_abandon.finish_refunds(db.session.get(Campaign, campaign.id), moderator)
     assert (retry.refunded, retry.amount, retry.failed) == (1, 3500, [])
     assert [_stripe_refunded(p) for p in pledges] == [2100, 3500, 1400]
     assert ledger.money_totals([campaign.id])[campaign.id].held == 0
@@ -198,25 +200,25 @@ def test_a_stripe_failure_is_finished_later_with_the_same_split(funded, moderato
 
 def test_a_second_run_while_one_is_refunding_does_nothing(funded, moderator):
     campaign, pledges = funded
-    lifecycle_entry = abandon.lifecycle.abandon(campaign, moderator, "Gone")
+    lifecycle_entry = lifecycle.abandon(campaign, moderator, "Gone")
     held, shares, balances = abandon.refund_shares(campaign.id)
     lifecycle_entry.details = {"held": held, "plan": {str(k): [v, balances[k][1]] for k, v in shares.items()}}
     db.session.commit()
-    with abandon._refund_lock(campaign.id) as acquired:
+    with settle_abandon._refund_lock(campaign.id) as acquired:
         assert acquired
-        busy = abandon.finish_refunds(campaign, moderator)
+        busy = settle_abandon.finish_refunds(campaign, moderator)
     assert busy.busy and busy.refunded == 0
     assert [_stripe_refunded(p) for p in pledges] == [0, 0, 0]
-    assert abandon.finish_refunds(campaign, moderator).amount == 7000
+    assert settle_abandon.finish_refunds(campaign, moderator).amount == 7000
 
 
 def test_refused_while_a_transfer_is_under_way_or_when_not_funded(funded, make_campaign, moderator):
     campaign, pledges = funded
     _release(campaign, "transferring", _milestones(campaign)[0])
     with pytest.raises(IllegalTransition, match="transfer to the founder is under way"):
-        abandon.declare_abandoned(campaign, moderator, "Gone")
+        settle_abandon.declare_abandoned(campaign, moderator, "Gone")
     with pytest.raises(IllegalTransition):
-        abandon.declare_abandoned(make_campaign(state="live"), moderator, "Gone")
+        settle_abandon.declare_abandoned(make_campaign(state="live"), moderator, "Gone")
     assert db.session.get(Campaign, campaign.id).state == "successful"
     assert [_stripe_refunded(p) for p in pledges] == [0, 0, 0]
 
@@ -224,16 +226,16 @@ def test_refused_while_a_transfer_is_under_way_or_when_not_funded(funded, make_c
 def test_only_another_moderator_with_a_reason(funded, moderator, make_user):
     campaign, _ = funded
     with pytest.raises(NotAllowed):
-        abandon.declare_abandoned(campaign, make_user(), "Gone")
+        settle_abandon.declare_abandoned(campaign, make_user(), "Gone")
     with pytest.raises(NotAllowed):
-        abandon.declare_abandoned(campaign, moderator, "  ")
+        settle_abandon.declare_abandoned(campaign, moderator, "  ")
     db.session.rollback()
     assert db.session.get(Campaign, campaign.id).state == "successful"
 
 
 def test_abandoned_with_nothing_held_refunds_nothing(app, make_campaign, moderator, make_pledge, outbox):
     campaign = make_campaign(state="successful")
-    outcome = abandon.declare_abandoned(campaign, moderator, "Gone")
+    outcome = settle_abandon.declare_abandoned(campaign, moderator, "Gone")
     assert (outcome.declared, outcome.held, outcome.refunded) == (True, 0, 0)
     assert outbox == []
 

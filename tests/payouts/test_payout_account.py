@@ -314,6 +314,6 @@ def test_require_payout_account_service(app, payout_account_required, founder, s
     with pytest.raises(NotAllowed):
         accounts.require_payout_account_for_launch(founder)
     post_onboarding(gateway.account_link_url(account_id, "http://x.test/r", "http://x.test/ret"))
-    assert accounts.account_updated(account_id, utcnow()) == "recorded"
+    assert accounts.store_status(account_id, gateway.account_status(account_id), utcnow()) == "recorded"
     accounts.require_payout_account_for_launch(founder)  # no error now
     assert accounts.status_of(accounts.payout_account_of(founder.id)) == accounts.STATUS_READY

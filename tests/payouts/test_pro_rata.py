@@ -10,7 +10,7 @@ from hypothesis import given, strategies as st
 from crowdfund.campaigns.models import Campaign
 from crowdfund.extensions import db
 from crowdfund.payments import gateway, ledger
-from crowdfund.payouts.abandon import declare_abandoned
+from crowdfund.settlement.abandon import declare_abandoned
 from crowdfund.payouts.schedule import pro_rata
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "payments"))

@@ -169,7 +169,7 @@ def test_updating_the_card_saves_the_new_one_and_forgets_the_old(client, backer,
     assert gateway.client().v1.payment_methods.retrieve(old_card).customer is None
 
 
-def test_a_stripe_failure_while_starting_leaves_nothing_behind(client, backer, live_campaign, app):
+def test_a_stripe_failure_while_starting_leaves_no_open_pledge_and_frees_the_unit(client, backer, live_campaign, app):
     # No stand-in is running at this address, so the first Stripe call fails.
     app.config["STRIPE_STANDIN_URL"] = "http://127.0.0.1:9"
     app.extensions.pop("crowdfund_stripe", None)
@@ -180,7 +180,7 @@ def test_a_stripe_failure_while_starting_leaves_nothing_behind(client, backer, l
 
     assert response.status_code == 503
     assert "Nothing was charged" in response.get_data(as_text=True)
-    assert pledges_in(campaign) == [] and tier_claimed(tier.id) == 0
+    assert [p.state for p in pledges_in(campaign)] == ["cancelled"] and tier_claimed(tier.id) == 0
 
 
 def test_the_campaign_page_invites_backers_and_says_test_mode(client, live_campaign):

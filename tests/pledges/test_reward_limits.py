@@ -8,6 +8,7 @@ from crowdfund.clock import utcnow
 from crowdfund.extensions import db
 from crowdfund.pledges import services
 from crowdfund.pledges.models import HOLDING_STATES, Pledge
+from crowdfund.settlement import checkout
 
 from .helpers import tier_claimed
 
@@ -47,8 +48,7 @@ def test_fifty_concurrent_pledges_for_ten_units_make_exactly_ten(app, live_campa
             try:
                 campaign = db.session.get(Campaign, campaign_id)
                 tier, backer = db.session.get(RewardTier, tier_id), db.session.get(User, backer_id)
-                services.start_pledge(campaign, backer, tier, 1500, None, utcnow())
-                db.session.commit()
+                checkout.start_pledge(campaign, backer, tier, 1500, None, utcnow())  # commits
                 outcomes.append("pledged")
             except services.SoldOut as error:
                 db.session.rollback()
