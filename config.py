@@ -94,6 +94,11 @@ class Config:
     STRIPE_WEBHOOK_SECRET = _env("STRIPE_WEBHOOK_SECRET")
     STRIPE_STANDIN_URL = _env("STRIPE_STANDIN_URL", "http://127.0.0.1:8420")
     STRIPE_JS_URL = _env("STRIPE_JS_URL")
+    # Every Stripe call gives up after these many seconds (connect, read) and is retried this many times
+    # on a network error (same idempotency key): a slow Stripe never holds a request for 80 s.
+    STRIPE_CONNECT_TIMEOUT = float(_env("STRIPE_CONNECT_TIMEOUT", 5))
+    STRIPE_READ_TIMEOUT = float(_env("STRIPE_READ_TIMEOUT", 10))
+    STRIPE_NETWORK_RETRIES = int(_env("STRIPE_NETWORK_RETRIES", 2))
     # The platform keeps this share of collected money (basis points: 500 = 5 %).
     PLATFORM_FEE_BP = int(_env("PLATFORM_FEE_BP", 500))
     # Payouts (crowdfund/payouts): the share of the founder's money released at success without review

@@ -55,14 +55,22 @@ def stripe_js_url() -> str:
 
 
 def client() -> stripe.StripeClient:
-    """A client for this app's Stripe (or stand-in), made once per app."""
+    """A client for this app's Stripe (or stand-in), made once per app, with explicit limits: a call
+    gives up after STRIPE_CONNECT_TIMEOUT / STRIPE_READ_TIMEOUT seconds (the library's default is 80 s)
+    and is retried STRIPE_NETWORK_RETRIES times on network errors, with the same idempotency key (the
+    library adds one to every POST), so a retry never charges twice. The stand-in ignores idempotency
+    keys, so it gets no retries."""
     cached = current_app.extensions.get("crowdfund_stripe")
     if cached is None:
+        config = current_app.config
+        http = stripe.RequestsClient(timeout=(float(config["STRIPE_CONNECT_TIMEOUT"]),
+                                              float(config["STRIPE_READ_TIMEOUT"])))
         if uses_standin():
-            cached = stripe.StripeClient(STANDIN_SECRET_KEY, max_network_retries=0,
-                                         base_addresses={"api": current_app.config["STRIPE_STANDIN_URL"]})
+            cached = stripe.StripeClient(STANDIN_SECRET_KEY, max_network_retries=0, http_client=http,
+                                         base_addresses={"api": config["STRIPE_STANDIN_URL"]})
         else:
-            cached = stripe.StripeClient(current_app.config["STRIPE_SECRET_KEY"], max_network_retries=2)
+            cached = stripe.StripeClient(config["STRIPE_SECRET_KEY"], http_client=http,
+                                         max_network_retries=int(config["STRIPE_NETWORK_RETRIES"]))
         current_app.extensions["crowdfund_stripe"] = cached
     return cached
 
@@ -88,6 +96,14 @@ def create_setup_intent(customer_id: str, pledge_id: int) -> tuple[str, str]:
         "customer": customer_id, "usage": "off_session", "payment_method_types": ["card"],
         "metadata": {"pledge_id": str(pledge_id)}})
     return intent.id, intent.client_secret
+
+
+def reusable_setup_intent(setup_intent_id: str) -> str | None:
+    """The client secret of a SetupIntent that can still take a card (not succeeded nor cancelled), else None."""
+    intent = _call(client().v1.setup_intents.retrieve, setup_intent_id)
+    if intent.status in ("requires_payment_method", "requires_confirmation", "requires_action"):
+        return intent.client_secret
+    return None
 
 
 def setup_intent_client_secret(setup_intent_id: str) -> str:

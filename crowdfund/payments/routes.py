@@ -1,18 +1,23 @@
 """Payment pages and Stripe's webhook endpoint."""
 import json
 
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from crowdfund.accounts.forms import EmptyForm
 from crowdfund.clock import utcnow
 from crowdfund.errors import ValidationFailed
-from crowdfund.extensions import csrf, db
+from crowdfund.extensions import csrf, db, limiter
 from crowdfund.payments import gateway
 from crowdfund.settlement import fixing, webhooks
 
 bp = Blueprint("payments", __name__)
+
+
+def _fix_rate_limit():
+    # The fix flow saves and charges cards like pledging does, and is limited the same way.
+    return current_app.config["PLEDGE_RATE_LIMIT"]
 
 
 @bp.post("/stripe/webhook")
@@ -53,7 +58,9 @@ def _fix_page(pledge, error=None, status=200):
                 mode = "account"
             else:
                 mode = "card"
-                setup_intent_id, client_secret = fixing.start_new_card(pledge)
+                key = f"fix-setup-intent-{pledge.id}"
+                setup_intent_id, client_secret = fixing.start_new_card(pledge, session.get(key))
+                session[key] = setup_intent_id
         except gateway.GatewayError:
             abort(503, _("The payment service could not be reached. Please try again in a minute."))
     return render_template(
@@ -64,12 +71,14 @@ def _fix_page(pledge, error=None, status=200):
 
 @bp.get("/pledges/<int:pledge_id>/fix")
 @login_required
+@limiter.shared_limit(_fix_rate_limit, scope="fix-payment")
 def fix(pledge_id):
     return _fix_page(fixing.pledge_of_backer(pledge_id, current_user))
 
 
 @bp.post("/pledges/<int:pledge_id>/fix/confirmed")
 @login_required
+@limiter.shared_limit(_fix_rate_limit, scope="fix-payment")
 def fix_confirmed(pledge_id):
     pledge = fixing.pledge_of_backer(pledge_id, current_user)
     if not EmptyForm().validate_on_submit():
@@ -91,6 +100,7 @@ def fix_confirmed(pledge_id):
 
 @bp.post("/pledges/<int:pledge_id>/fix/account")
 @login_required
+@limiter.shared_limit(_fix_rate_limit, scope="fix-payment")
 def fix_account(pledge_id):
     pledge = fixing.pledge_of_backer(pledge_id, current_user)
     if not EmptyForm().validate_on_submit():
@@ -106,6 +116,7 @@ def fix_account(pledge_id):
 
 @bp.post("/pledges/<int:pledge_id>/fix/card")
 @login_required
+@limiter.shared_limit(_fix_rate_limit, scope="fix-payment")
 def fix_card(pledge_id):
     pledge = fixing.pledge_of_backer(pledge_id, current_user)
     if not EmptyForm().validate_on_submit():

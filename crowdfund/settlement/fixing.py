@@ -59,12 +59,19 @@ def confirm_authentication(pledge: Pledge, now: datetime) -> ChargeResult:
     return result
 
 
-def start_new_card(pledge: Pledge) -> tuple[str, str]:
-    """A new SetupIntent for the pledge's customer: (id, client secret) for the card form. Changes
-    nothing in the database (it is called on GET); the card is stored by save_new_card."""
+def start_new_card(pledge: Pledge, earlier_setup_intent_id: str | None = None) -> tuple[str, str]:
+    """The SetupIntent for the card form: (id, client secret). The one this fix session already made
+    (earlier_setup_intent_id, kept by the caller in the backer's session) while it can still take a
+    card, else a new one — so reloading the page does not make a SetupIntent per view (a card-testing
+    surface). Changes nothing in the database (it is called on GET); the card is stored by save_new_card."""
     _require_errored(pledge)
     if not pledge.stripe_customer_id:
         raise IllegalTransition(_("This pledge has no payment account yet."))
+    if earlier_setup_intent_id and gateway.setup_intent_belongs_to(
+            earlier_setup_intent_id, pledge.stripe_customer_id, pledge.id):
+        secret = gateway.reusable_setup_intent(earlier_setup_intent_id)
+        if secret:
+            return earlier_setup_intent_id, secret
     return gateway.create_setup_intent(pledge.stripe_customer_id, pledge.id)
 
 

@@ -166,3 +166,38 @@ def test_founder_sees_collected_errored_dropped_and_still_expected(app, stripe_s
     assert page.status_code == 200
     assert "Amount still expected" in page.text and "$30.00" in page.text and "$120.00" in page.text
     assert stranger.status_code == 404
+
+
+def _setup_intents_of(pledge_id) -> list[str]:
+    return [intent.id for intent in gateway.client().v1.setup_intents.list(params={"limit": 100}).auto_paging_iter()
+            if intent.metadata and intent.metadata.to_dict().get("pledge_id") == str(pledge_id)]
+
+
+def test_reloading_the_fix_page_reuses_its_setup_intent(app, stripe_standin, client, auth, errored_pledge):
+    """Each view of the fix page used to create a SetupIntent: a card-testing surface. One fix session
+    now has one, until a card is confirmed with it."""
+    pledge = errored_pledge(DECLINED)
+    auth.login(pledge.email)
+    before = set(_setup_intents_of(pledge.id))
+
+    shown = [data_attribute(client.get(f"/pledges/{pledge.id}/fix").text, 'name="setup_intent_id" value')
+             for _ in range(4)]
+
+    assert len(set(shown)) == 1
+    assert set(_setup_intents_of(pledge.id)) - before == {shown[0]}
+
+
+def test_the_fix_flow_is_rate_limited_like_pledging(app, stripe_standin, errored_pledge):
+    from crowdfund import create_app
+
+    pledge = errored_pledge(DECLINED)
+    limited = create_app({**app.config, "RATELIMIT_ENABLED": True, "PLEDGE_RATE_LIMIT": "3 per minute"})
+    with limited.app_context():
+        client = limited.test_client()
+        client.post("/login", data={"email": pledge.email, "password": "correct horse battery"})
+        statuses = [client.get(f"/pledges/{pledge.id}/fix").status_code for _ in range(3)]
+        statuses.append(client.post(f"/pledges/{pledge.id}/fix/card", data={"setup_intent_id": "seti_x"}).status_code)
+        db.session.remove()
+        db.engine.dispose()
+
+    assert statuses == [200, 200, 200, 429]

@@ -59,3 +59,25 @@ def test_refund_of_part_of_a_charge(app, stripe_standin):
     refund_id = gateway.refund(result.payment_intent_id, 1000, "pledge-1-refund-1", {"pledge_id": "1"})
 
     assert refund_id.startswith("re_")
+
+
+def test_a_stripe_that_never_answers_is_given_up_on_after_the_read_timeout(app):
+    """A hung Stripe (it accepts the connection and says nothing) fails the call with GatewayError after
+    STRIPE_READ_TIMEOUT, instead of the library's 80 s that would hold the request (and, before the
+    settlement layer, SQLite's write lock)."""
+    import socket
+    import time
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    app.config.update(STRIPE_STANDIN_URL=f"http://127.0.0.1:{silent.getsockname()[1]}", STRIPE_READ_TIMEOUT=1)
+    app.extensions.pop("crowdfund_stripe", None)
+    try:
+        started = time.monotonic()
+        with pytest.raises(gateway.GatewayError):
+            gateway.create_customer("backer@example.com", "Backer", 1)
+        assert time.monotonic() - started < 30  # bounded by the setting, not the library's 80 s
+    finally:
+        silent.close()
+        app.extensions.pop("crowdfund_stripe", None)

@@ -12,6 +12,8 @@ from crowdfund.errors import ValidationFailed
 from crowdfund.extensions import db
 from crowdfund.payments import ledger
 from crowdfund.settlement.refunds import check_refund_amount
+from crowdfund.pledges.models import OPEN_STATES
+from sqlalchemy.exc import IntegrityError
 from crowdfund.pledges.models import COUNTING_STATES, HOLDING_STATES, Pledge
 from crowdfund.pledges.services import claim_reward_unit, pledged_totals, release_reward_unit
 
@@ -62,7 +64,15 @@ def _machine(make_campaign, make_user):
             pledge = Pledge(campaign_id=self.campaign_id, backer_id=self.backer_ids[backer], amount=amount,
                             reward_tier_id=tier_id, state="pending", created_at=utcnow())
             db.session.add(pledge)
-            db.session.commit()
+            already_open = any(p.backer_id == self.backer_ids[backer] and p.state in OPEN_STATES
+                               for p in self.model.values())
+            try:
+                db.session.commit()
+            except IntegrityError:  # one open pledge per backer: the database refuses a second (and its unit)
+                db.session.rollback()
+                assert already_open, "refused a pledge of a backer with no open pledge"
+                return multiple()
+            assert not already_open, "a second open pledge of one backer was stored"
             self.model[pledge.id] = PledgeModel(pledge.id, pledge.backer_id, amount, tier_id)
             return pledge.id
 
