@@ -112,9 +112,27 @@ def register_errorhandlers(app) -> None:
 
 
 def register_template_helpers(app) -> None:
-    from crowdfund.templating import register
+    """Template filters and globals. Wired here (the web layer), so crowdfund.templating, which
+    domain services also use for formatting, imports nothing of the features."""
+    from flask_babel import format_date, format_datetime, format_timedelta, get_locale
 
-    register(app)
+    from crowdfund.campaigns.models import STATE_LABELS
+    from crowdfund.clock import utcnow
+    from crowdfund.markdown import render_markdown
+    from crowdfund.media.storage import image_url
+    from crowdfund.templating import format_basis_points, format_money, format_time_left
+
+    app.jinja_env.filters.update(
+        money=format_money,
+        markdown=render_markdown,
+        datetime=lambda value, fmt="medium": format_datetime(value, fmt) if value else "",
+        date=lambda value, fmt="medium": format_date(value, fmt) if value else "",
+        time_left=format_time_left,
+        basis_points=format_basis_points,
+        timedelta=lambda value: format_timedelta(value, threshold=1),
+    )
+    app.jinja_env.globals.update(utcnow=utcnow, state_label=STATE_LABELS.__getitem__, get_locale=get_locale,
+                                 image_url=image_url)
 
 
 def register_security_headers(app) -> None:

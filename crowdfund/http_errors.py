@@ -2,12 +2,13 @@
 from urllib.parse import urlsplit
 
 from flask import current_app, render_template
-from flask_babel import format_decimal, gettext as _
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from crowdfund.errors import DomainError
 from crowdfund.extensions import db
+from crowdfund.templating import format_size
 
 TITLES = {
     400: "Bad request", 403: "Not allowed", 404: "Page not found", 405: "Method not allowed",
@@ -58,13 +59,6 @@ def content_security_policy(app) -> str:
             stripe_api="".join(f" {o}" for o in sorted(api)), media=_media_origin(app),
             video="".join(f" {o}" for o in EMBED_ORIGINS))
     return cached
-
-
-def format_size(size: int) -> str:
-    """A byte count as a person reads it: 12 MB, 512 KB."""
-    if size >= 1024 * 1024:
-        return format_decimal(round(size / (1024 * 1024), 1)) + " MB"
-    return format_decimal(max(size // 1024, 1)) + " KB"
 
 
 def _page(status: int, message: str):

@@ -76,7 +76,7 @@ def render_markdown(text: str | None, gallery=None) -> Markup:
     allowed_sources: set[str] = set()
     sources: dict[str, dict[str, str]] = {}
     if gallery:
-        from crowdfund.media.services import image_url
+        from crowdfund.media.storage import image_url
 
         sources = _gallery_sources(gallery, image_url)
         for attrs in sources.values():

@@ -1,10 +1,7 @@
 """Filters and globals the templates use to show money, dates and Markdown."""
-from flask_babel import format_date, format_datetime, format_timedelta, get_locale, gettext, ngettext
+from flask_babel import format_decimal, get_locale, gettext, ngettext
 
 from crowdfund import money
-from crowdfund.campaigns.models import STATE_LABELS
-from crowdfund.clock import utcnow
-from crowdfund.markdown import render_markdown
 
 
 def format_money(minor: int | None, currency: str) -> str:
@@ -25,22 +22,13 @@ def format_time_left(seconds: int) -> str:
     return ngettext("%(num)d minute left", "%(num)d minutes left", max(seconds // 60, 1))
 
 
+def format_size(size: int) -> str:
+    """A byte count as a person reads it: 12 MB, 512 KB."""
+    if size >= 1024 * 1024:
+        return format_decimal(round(size / (1024 * 1024), 1)) + " MB"
+    return format_decimal(max(size // 1024, 1)) + " KB"
+
+
 def format_basis_points(bp: int) -> str:
     whole, frac = divmod(bp, 100)
     return f"{whole}.{frac:02d} %" if frac else f"{whole} %"
-
-
-def register(app) -> None:
-    app.jinja_env.filters.update(
-        money=format_money,
-        markdown=render_markdown,
-        datetime=lambda value, fmt="medium": format_datetime(value, fmt) if value else "",
-        date=lambda value, fmt="medium": format_date(value, fmt) if value else "",
-        time_left=format_time_left,
-        basis_points=format_basis_points,
-        timedelta=lambda value: format_timedelta(value, threshold=1),
-    )
-    from crowdfund.media.services import image_url
-
-    app.jinja_env.globals.update(utcnow=utcnow, state_label=STATE_LABELS.__getitem__, get_locale=get_locale,
-                                 image_url=image_url)

@@ -4,7 +4,7 @@ through boto3). Names are made by the server and never contain a path separator.
 from pathlib import Path
 from typing import Protocol
 
-from flask import current_app
+from flask import current_app, url_for
 
 
 class Storage(Protocol):
@@ -105,3 +105,8 @@ def get_storage(app=None) -> Storage:
     if storage is None:
         storage = app.extensions["crowdfund_storage"] = make_storage(app.config)
     return storage
+
+
+def image_url(name: str) -> str:
+    """Where the browser loads one file from."""
+    return get_storage().public_url(name) or url_for("media.file", name=name)

@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, text
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crowdfund.clock import utcnow
@@ -76,3 +76,17 @@ class Pledge(db.Model):
     campaign = relationship("Campaign", lazy="raise_on_sql")
     backer = relationship("User", lazy="raise_on_sql")
     reward_tier = relationship("RewardTier", lazy="raise_on_sql")
+
+
+def pledged_totals(campaign_ids) -> dict[int, tuple[int, int]]:
+    """campaign id -> (pledged amount, number of backers), in one query for all ids. Read-only; here
+    with the model so every layer that shows totals (notifications too) reads them one way."""
+    ids = list(campaign_ids)
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        db.select(Pledge.campaign_id, func.coalesce(func.sum(Pledge.amount), 0),
+                  func.count(func.distinct(Pledge.backer_id)))
+        .where(Pledge.campaign_id.in_(ids), Pledge.state.in_(COUNTING_STATES))
+        .group_by(Pledge.campaign_id))
+    return {campaign_id: (int(total), int(backers)) for campaign_id, total, backers in rows}

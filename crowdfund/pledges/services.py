@@ -17,7 +17,7 @@ from crowdfund.extensions import db
 from crowdfund.money import MAX_MINOR_UNITS
 from crowdfund.payments import gateway
 from crowdfund.payments.models import OPEN_ATTEMPTS, ChargeAttempt
-from crowdfund.pledges.models import COUNTING_STATES, OPEN_STATES, TRANSITIONS, Pledge
+from crowdfund.pledges.models import COUNTING_STATES, OPEN_STATES, TRANSITIONS, Pledge, pledged_totals  # noqa: F401
 from crowdfund.templating import format_money
 from crowdfund.unit_of_work import after_commit
 
@@ -60,19 +60,6 @@ def transition(pledge: Pledge, to_state: str, from_states=None, **values) -> Non
         db.session.refresh(pledge)
         raise IllegalTransition(_("This pledge changed in the meantime; reload the page."))
     db.session.refresh(pledge)
-
-
-def pledged_totals(campaign_ids) -> dict[int, tuple[int, int]]:
-    """campaign id -> (pledged amount, number of backers), in one query for all ids."""
-    ids = list(campaign_ids)
-    if not ids:
-        return {}
-    rows = db.session.execute(
-        db.select(Pledge.campaign_id, func.coalesce(func.sum(Pledge.amount), 0),
-                  func.count(func.distinct(Pledge.backer_id)))
-        .where(Pledge.campaign_id.in_(ids), Pledge.state.in_(COUNTING_STATES))
-        .group_by(Pledge.campaign_id))
-    return {campaign_id: (int(total), int(backers)) for campaign_id, total, backers in rows}
 
 
 def void_open_pledges(campaign) -> int:
