@@ -16,7 +16,7 @@ def run_periodic_jobs(now=None) -> dict:
     from crowdfund.notifications.services import queue_ending_soon
     from crowdfund.outbox import dispatch_due
     from crowdfund.settlement.charging import run_payment_jobs
-    from crowdfund.payouts.releases import run_release_jobs
+    from crowdfund.settlement.releases import run_release_jobs
     from crowdfund.pledges.services import expire_abandoned_pledges
 
     now = now or utcnow()

@@ -16,6 +16,7 @@ from crowdfund.errors import DomainError
 from crowdfund.extensions import db
 from crowdfund.moderation.services import require_moderator
 from crowdfund.payouts import releases
+from crowdfund.settlement import releases as sending
 from crowdfund.payouts.models import Release
 from crowdfund.updates.models import Update
 
@@ -64,7 +65,7 @@ class RetryForm(FlaskForm):
     reason = TextAreaField(_l("Reason"), validators=[Length(max=5000)])
 
 
-def _flash_outcome(outcome: releases.TransferOutcome, currency: str) -> None:
+def _flash_outcome(outcome: sending.TransferOutcome, currency: str) -> None:
     if outcome.status == "transferred":
         flash(_("Released %(amount)s to the founder.", amount=money.format_money(outcome.amount, currency)),
               "success")
@@ -166,7 +167,7 @@ def decide(release_id):
         return redirect(url_for("payouts.queue"), 303)
     db.session.commit()
     if form.decision.data == "approve":
-        _flash_outcome(releases.transfer_release(release_id, utcnow()), currency)
+        _flash_outcome(sending.transfer_release(release_id, utcnow()), currency)
     else:
         flash(_("Release rejected."), "success")
     return redirect(url_for("payouts.queue"), 303)
@@ -189,5 +190,5 @@ def retry(release_id):
         flash(error.message, "info")
         return redirect(url_for("payouts.queue"), 303)
     db.session.commit()
-    _flash_outcome(releases.transfer_release(release_id, utcnow()), currency)
+    _flash_outcome(sending.transfer_release(release_id, utcnow()), currency)
     return redirect(url_for("payouts.queue"), 303)

@@ -10,6 +10,7 @@ from crowdfund.moderation.models import AuditEntry
 from crowdfund.payments import gateway, ledger
 from crowdfund.payments.models import LedgerEntry
 from crowdfund.payouts import releases
+from crowdfund.settlement import releases as sending
 from crowdfund.payouts.models import Release
 from payouts.test_releases_support import collected_pledge, onboard_founder, report_completed, transfers_of
 
@@ -39,8 +40,8 @@ def milestone_release(campaign, milestone):
 
 def test_first_tranche_created_once_and_sent(funded):
     # share = 10000 − 500 fees = 9500; first tranche 20 % = 1900
-    assert releases.run_release_jobs(utcnow())["first_tranches"] == 1
-    assert "first_tranches" not in releases.run_release_jobs(utcnow())
+    assert sending.run_release_jobs(utcnow())["first_tranches"] == 1
+    assert "first_tranches" not in sending.run_release_jobs(utcnow())
     first = db.session.execute(db.select(Release).where(Release.campaign_id == funded.id)).scalars().all()
     assert [(r.tranche, r.state, r.amount) for r in first] == [("first", "transferred", 1900)]
     assert [t.amount for t in transfers_of(funded.id)] == [1900]
@@ -51,23 +52,23 @@ def test_first_tranche_created_once_and_sent(funded):
 def test_first_tranche_waits_for_payout_account(app, founder, make_campaign, make_pledge):
     campaign = make_campaign(founder=founder, state="successful")
     collected_pledge(make_pledge, campaign, amount=5000)
-    releases.run_release_jobs(utcnow())
+    sending.run_release_jobs(utcnow())
     first = db.session.execute(db.select(Release).where(Release.campaign_id == campaign.id)).scalar_one()
     assert first.state == "approved" and transfers_of(campaign.id) == []
     onboard_founder(founder)
-    releases.run_release_jobs(utcnow())
+    sending.run_release_jobs(utcnow())
     db.session.refresh(first)
     assert first.state == "transferred" and len(transfers_of(campaign.id)) == 1
 
 
 def test_no_first_tranche_while_charging_not_settled(funded, make_pledge):
     make_pledge(funded, amount=3000, state="errored")
-    releases.run_release_jobs(utcnow())
+    sending.run_release_jobs(utcnow())
     assert db.session.execute(db.select(Release)).scalars().all() == []
 
 
 def test_no_transfer_before_verification_then_approval_sends_once(funded, login, make_user):
-    releases.run_release_jobs(utcnow())  # first tranche: 1900
+    sending.run_release_jobs(utcnow())  # first tranche: 1900
     milestone = releases.milestones_of(funded.id)[0]
     report_completed(funded, milestone)
     founder_client = login(funded.founder)
@@ -75,7 +76,7 @@ def test_no_transfer_before_verification_then_approval_sends_once(funded, login,
     assert response.status_code == 303
     release = milestone_release(funded, milestone)
     assert release.state == "requested"
-    releases.run_release_jobs(utcnow())  # the ticker does not send a requested release
+    sending.run_release_jobs(utcnow())  # the ticker does not send a requested release
     assert len(transfers_of(funded.id)) == 1
     # a second request is refused with a message, not a 500
     again = founder_client.post(f"/campaigns/{funded.slug}/milestones/{milestone.id}/release", follow_redirects=True)
@@ -111,7 +112,7 @@ def test_rejected_release_sends_nothing(funded, login, make_user):
     assert missing_reason.status_code == 422
     moderator.post(f"/moderation/releases/{release.id}/decide",
                    data={f"r{release.id}-decision": "reject", f"r{release.id}-reason": "No evidence."})
-    releases.run_release_jobs(utcnow())
+    sending.run_release_jobs(utcnow())
     db.session.refresh(release)
     assert release.state == "rejected" and release.reason == "No evidence."
     assert [t.metadata["tranche"] for t in transfers_of(funded.id)] == ["first"]
@@ -133,8 +134,8 @@ def _approved(funded, moderator_user):
 def test_two_job_runs_send_once(funded, make_user):
     funded_id = funded.id
     release_id = _approved(funded, make_user(role="moderator"))
-    outcomes = [releases.transfer_release(release_id, utcnow()).status,
-                releases.transfer_release(release_id, utcnow()).status]
+    outcomes = [sending.transfer_release(release_id, utcnow()).status,
+                sending.transfer_release(release_id, utcnow()).status]
     assert outcomes == ["transferred", "skipped"]
     assert len(transfers_of(funded_id)) == 1 and len(release_rows(funded_id)) == 1
 
@@ -151,7 +152,7 @@ def test_concurrent_job_runs_send_once(app, funded, make_user, database_url):
         with app.app_context():
             barrier.wait()
             try:
-                outcomes.append(releases.run_release_jobs(utcnow()))
+                outcomes.append(sending.run_release_jobs(utcnow()))
             finally:
                 db.session.remove()
 
@@ -173,13 +174,13 @@ def test_concurrent_job_runs_send_once(app, funded, make_user, database_url):
 def test_stuck_transfer_is_recovered_without_a_second_transfer(funded, make_user):
     funded_id = funded.id
     release_id = _approved(funded, make_user(role="moderator"))
-    release = releases._claim(release_id)  # the claim committed …
+    release = sending._claim(release_id)  # the claim committed …
     campaign = db.session.get(type(funded), funded_id)
     gateway.create_transfer(release.amount, "usd", releases.destination_of(campaign), f"campaign-{funded_id}",
                             f"release-{release_id}", {"release_id": str(release_id), "campaign_id": str(funded_id),
                                                       "tranche": release.tranche})
     # … the transfer made, then the process died before booking it
-    releases.run_release_jobs(utcnow())
+    sending.run_release_jobs(utcnow())
     db.session.expire_all()
     assert db.session.get(Release, release_id).state == "transferred"
     mine = [t for t in transfers_of(funded_id) if t.metadata["release_id"] == str(release_id)]
@@ -190,8 +191,8 @@ def test_stuck_transfer_is_recovered_without_a_second_transfer(funded, make_user
 def test_stuck_claim_without_transfer_is_sent(funded, make_user):
     funded_id = funded.id
     release_id = _approved(funded, make_user(role="moderator"))
-    releases._claim(release_id)  # died before calling Stripe
-    releases.run_release_jobs(utcnow())
+    sending._claim(release_id)  # died before calling Stripe
+    sending.run_release_jobs(utcnow())
     db.session.expire_all()
     assert db.session.get(Release, release_id).state == "transferred"
     assert len([t for t in transfers_of(funded_id) if t.metadata["release_id"] == str(release_id)]) == 1
@@ -205,7 +206,7 @@ def test_failed_transfer_can_be_retried(funded, make_user, monkeypatch, login):
         raise gateway.GatewayError("Stripe is down")
 
     monkeypatch.setattr(gateway, "create_transfer", refuse)
-    assert releases.transfer_release(release_id, utcnow()).status == "failed"
+    assert sending.transfer_release(release_id, utcnow()).status == "failed"
     release = db.session.get(Release, release_id)
     assert release.state == "failed" and release.error == "Stripe is down"
     monkeypatch.undo()

@@ -9,6 +9,7 @@ from crowdfund.clock import utcnow
 from crowdfund.extensions import db
 from crowdfund.payments import gateway, ledger
 from crowdfund.payouts import releases
+from crowdfund.settlement import releases as sending
 from crowdfund.payouts.models import PayoutAccount, Release
 from crowdfund.updates.models import Update
 
@@ -53,7 +54,7 @@ def release_all(campaign, moderator):
         release = releases.request_release(campaign, milestone.id, None, campaign.founder, utcnow())
         releases.approve_release(release, moderator, "ok", utcnow())
         db.session.commit()
-        assert releases.transfer_release(release.id, utcnow()).status in ("transferred", "skipped")
+        assert sending.transfer_release(release.id, utcnow()).status in ("transferred", "skipped")
 
 
 @pytest.mark.parametrize("currency,collected,first_bp", [
@@ -66,7 +67,7 @@ def test_tranches_add_up_to_the_founders_share(app, fake_stripe, make_campaign, 
     if first_bp:
         db.session.add(Release(campaign_id=campaign.id, tranche="first", state="approved"))
         db.session.commit()
-        releases.run_release_jobs(utcnow())
+        sending.run_release_jobs(utcnow())
     release_all(campaign, make_user(role="moderator"))
     assert sum(t["amount"] for t in fake_stripe) == collected
     assert all(t["amount"] > 0 and t["group"] == f"campaign-{campaign.id}" for t in fake_stripe)
@@ -100,10 +101,10 @@ def test_no_first_tranche_when_configured_off(app, make_campaign, make_pledge, f
     app.config["FIRST_TRANCHE_BP"] = 0
     campaign = make_campaign(founder=founder, state="successful")
     make_pledge(campaign, state="collected")
-    assert releases.create_first_tranches(utcnow()) == 0
+    assert sending.create_first_tranches(utcnow()) == 0
     app.config["FIRST_TRANCHE_BP"] = 2000
-    assert releases.create_first_tranches(utcnow()) == 1
-    assert releases.create_first_tranches(utcnow()) == 0
+    assert sending.create_first_tranches(utcnow()) == 1
+    assert sending.create_first_tranches(utcnow()) == 0
 
 
 def test_request_needs_a_completed_report(app, make_campaign, founder):
@@ -176,5 +177,5 @@ def test_no_transfer_once_the_campaign_is_abandoned(app, fake_stripe, make_campa
     db.session.add(release)
     campaign.state = "abandoned"
     db.session.commit()
-    releases.run_release_jobs(utcnow())
+    sending.run_release_jobs(utcnow())
     assert fake_stripe == [] and db.session.get(Release, release.id).state == "approved"
