@@ -13,6 +13,7 @@ from datetime import datetime
 
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from crowdfund.extensions import db
 from crowdfund.outbox import emit
@@ -22,6 +23,13 @@ from crowdfund.pledges.models import Pledge
 from crowdfund.settlement.charging import charge_pledge
 
 AlreadyPledged = pledges.AlreadyPledged
+
+
+def _load(pledge_id: int) -> Pledge:
+    """The pledge with its campaign, read afresh (after a commit or a Stripe call)."""
+    return db.session.execute(db.select(Pledge).where(Pledge.id == pledge_id)
+                              .options(selectinload(Pledge.campaign))
+                              .execution_options(populate_existing=True)).scalar_one()
 
 
 def _end_transaction() -> None:
@@ -76,6 +84,7 @@ def _give_back_unstarted(pledge_id: int) -> None:
 def new_card_setup(pledge: Pledge, user, now: datetime) -> None:
     """A fresh SetupIntent to save a (new) card for a pending or active pledge; the saved card stays in
     use until the new one is confirmed. COMMITS. Raises gateway.GatewayError (nothing changed)."""
+    pledge = _load(pledge.id)
     pledges.require_card_changeable(pledge, user, now)
     pledge_id, customer_id = pledge.id, pledge.stripe_customer_id
     email, name, user_id = user.email, user.display_name, user.id
@@ -95,6 +104,7 @@ def complete_pledge(pledge: Pledge, now: datetime):
     pending all-or-nothing pledge becomes `active` (and the backer gets a receipt); a flexible one is
     then charged at once, on-session; for an active all-or-nothing pledge this only replaces the card
     (the old one is forgotten after commit). Returns the ChargeResult of a flexible charge, else None."""
+    pledge = _load(pledge.id)
     pledges.require_waiting_for_card(pledge, now)
     pledge_id, setup_intent_id, customer_id = pledge.id, pledge.stripe_setup_intent_id, pledge.stripe_customer_id
     flexible = pledge.campaign.funding_model == "flexible"
@@ -102,7 +112,7 @@ def complete_pledge(pledge: Pledge, now: datetime):
     setup = gateway.confirmed_card(setup_intent_id, customer_id)
     if setup.status != "succeeded":
         raise pledges.CardNotConfirmed(_("Your card was not confirmed. Please enter it again."))
-    pledge = db.session.get(Pledge, pledge_id)
+    pledge = _load(pledge_id)
     pledges.require_waiting_for_card(pledge, now)  # again: it may have changed during the call
     first_time = pledge.state == "pending"
     old_card = pledges.save_card(pledge, setup.payment_method_id, setup.card_summary)
