@@ -16,6 +16,7 @@ def run_periodic_jobs(now=None) -> dict:
     from crowdfund.notifications.services import queue_ending_soon
     from crowdfund.outbox import dispatch_due
     from crowdfund.settlement.charging import run_payment_jobs
+    from crowdfund.settlement.refunds import resolve_open_refunds
     from crowdfund.settlement.releases import run_release_jobs
     from crowdfund.pledges.services import expire_abandoned_pledges
 
@@ -28,6 +29,7 @@ def run_periodic_jobs(now=None) -> dict:
         # Charging commits claim by claim (see payments/charging.py), so it runs after the closing
         # commit rather than inside close_due_campaigns; it also picks up what a crashed run left.
         run_payment_jobs(now)
+        resolve_open_refunds(now)  # refunds whose Stripe answer was lost: found and booked, or reopened
         run_release_jobs(now)  # first tranches once charging settled; approved releases sent (payouts)
         queue_ending_soon(now)  # followers' "48 hours left" email, once each (notifications)
         # Events whose dispatch after commit was lost (a broker away, a process killed) or failed.

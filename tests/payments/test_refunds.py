@@ -291,3 +291,69 @@ def test_refund_form_is_csrf_protected(csrf_app, stripe_standin, make_campaign, 
 
     assert response.status_code == 400
     assert ledger.pledge_balance(pledge.id) == (5000, 0)
+
+
+def test_two_moderators_refunding_the_whole_pledge_at_once_refund_it_once(app, stripe_standin, flexible, make_pledge,
+                                                                         make_user):
+    """Both press "Refund" for all that remains at the same moment: the first claim (committed before
+    Stripe is called) counts as spent for the second, which is told nothing is left. No lock is held
+    during the Stripe call, so this holds because of the claim, not of a lock."""
+    import threading
+
+    pledge = collected_pledge(make_pledge, flexible, amount=5000)
+    pledge_id = pledge.id
+    moderator_ids = [make_user(role="moderator").id for _ in range(2)]
+    start = threading.Barrier(2)
+    outcomes = []
+
+    def refund(moderator_id):
+        start.wait(timeout=30)
+        with app.app_context():
+            try:
+                refunded = refunds.refund_pledge(db.session.get(Pledge, pledge_id), 5000, "Founder asked",
+                                                 db.session.get(User, moderator_id), utcnow())
+                outcomes.append(("refunded", refunded))
+            except (ValidationFailed, refunds.RefundFailed) as error:
+                db.session.rollback()
+                outcomes.append(("refused", error.message))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=refund, args=(moderator_id,)) for moderator_id in moderator_ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(kind for kind, _ in outcomes) == ["refunded", "refused"], outcomes
+    assert ("refunded", 5000) in outcomes
+    db.session.expire_all()
+    assert len(_refund_rows(pledge_id)) == 1
+    assert ledger.pledge_balance(pledge_id) == (5000, 5000)
+    assert _stripe_refunded(db.session.get(Pledge, pledge_id)) == 5000
+
+
+def test_a_refund_whose_answer_was_lost_is_found_at_stripe_and_never_made_twice(app, stripe_standin, flexible,
+                                                                               make_pledge, moderator, monkeypatch):
+    from datetime import timedelta
+
+    pledge = collected_pledge(make_pledge, flexible, amount=5000)
+    real_refund = gateway.refund
+
+    def refund_then_lose_the_answer(*args, **kwargs):
+        real_refund(*args, **kwargs)
+        raise gateway.GatewayError("read timed out")
+
+    monkeypatch.setattr(gateway, "refund", refund_then_lose_the_answer)
+    with pytest.raises(refunds.RefundFailed):
+        refunds.refund_pledge(pledge, 5000, "Founder asked", moderator, utcnow())
+    monkeypatch.setattr(gateway, "refund", real_refund)
+    # Meanwhile the money that may already be back is not offered again.
+    with pytest.raises(ValidationFailed):
+        refunds.refund_pledge(db.session.get(Pledge, pledge.id), 1, "Again", moderator, utcnow())
+
+    refunds.resolve_open_refunds(utcnow() + timedelta(minutes=15))
+
+    assert ledger.pledge_balance(pledge.id) == (5000, 5000)
+    assert len(_refund_rows(pledge.id)) == 1
+    assert _stripe_refunded(db.session.get(Pledge, pledge.id)) == 5000
