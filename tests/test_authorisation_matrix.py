@@ -162,7 +162,7 @@ def world(app, make_user, make_campaign, make_pledge, stripe_standin, stored_ima
     pledge = make_pledge(campaign, backer=backer, state="active")
     # The pledge's customer and SetupIntent live in the Stripe stand-in, as after a real pledge.
     from crowdfund.clock import utcnow
-    from crowdfund.pledges.services import new_card_setup
+    from crowdfund.settlement.checkout import new_card_setup
     new_card_setup(pledge, backer, utcnow())
     db.session.commit()
     update = Update(campaign_id=campaign.id, author_id=owner.id, title="The oven is ordered",

@@ -75,7 +75,7 @@ def test_profile_counts_the_projects_backed(client, make_user, make_campaign, ma
     backer = make_user()
     first, second = make_campaign(state="live"), make_campaign(state="live")
     make_pledge(first, backer=backer)
-    make_pledge(first, backer=backer, amount=2500)  # a second pledge to the same project
+    make_pledge(first, backer=backer, amount=2500, state="collected")  # a second (paid) pledge to the same project
     make_pledge(second, backer=backer, state="collected")
     make_pledge(make_campaign(state="live"), backer=backer, state="cancelled")
 

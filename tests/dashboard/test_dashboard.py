@@ -8,7 +8,7 @@ import pytest
 
 from crowdfund.clock import utcnow
 from crowdfund.extensions import db
-from crowdfund.pledges.models import Pledge
+from crowdfund.pledges.models import OPEN_STATES, Pledge
 from crowdfund.pledges.services import pledged_totals
 
 from .conftest import tiers_of
@@ -190,7 +190,7 @@ def test_the_backer_list_is_paginated(make_campaign, make_user, founder, founder
     campaign = make_campaign(founder=founder, state="live")
     backer = make_user()
     now = utcnow()
-    db.session.add_all(Pledge(campaign_id=campaign.id, backer_id=backer.id, amount=100 + i, state="active",
+    db.session.add_all(Pledge(campaign_id=campaign.id, backer_id=backer.id, amount=100 + i, state="collected",
                               created_at=now - timedelta(minutes=i)) for i in range(60))
     db.session.commit()
     first = founder_client.get(f"/c/{campaign.slug}/dashboard").get_data(as_text=True)
@@ -202,14 +202,20 @@ def test_the_backer_list_is_paginated(make_campaign, make_user, founder, founder
 
 # --- Query counts ----------------------------------------------------------------------------------
 
-def _add_pledges(campaign_id, tier_ids, backer_ids, n, start):
+STATES = ("active", "collected", "errored", "cancelled", "void", "dropped")
+
+
+def _add_pledges(campaign_id, tier_ids, backer_ids, n, start, make_user):
+    """n pledges in every state; an open one (active, errored) has a backer of its own, as the database
+    allows one open pledge per backer and campaign."""
     now = utcnow()
+    states = [STATES[i % 6] for i in range(start, start + n)]
     db.session.add_all(
-        Pledge(campaign_id=campaign_id, backer_id=backer_ids[i % len(backer_ids)],
-               reward_tier_id=tier_ids[i % len(tier_ids)], amount=1000 + i,
-               state=("active", "collected", "errored", "cancelled", "void", "dropped")[i % 6],
+        Pledge(campaign_id=campaign_id,
+               backer_id=make_user().id if state in OPEN_STATES else backer_ids[i % len(backer_ids)],
+               reward_tier_id=tier_ids[i % len(tier_ids)], amount=1000 + i, state=state,
                shipping_country="FR" if i % 2 else None, created_at=now - timedelta(days=i % 5, hours=i % 7))
-        for i in range(start, start + n))
+        for i, state in zip(range(start, start + n), states))
     db.session.commit()
 
 
@@ -231,9 +237,9 @@ def test_the_dashboard_and_export_run_as_many_statements_for_300_pledges_as_for_
             counts[url] = len(statements)
         return counts
 
-    _add_pledges(campaign_id, tier_ids, backer_ids, 5, 0)
+    _add_pledges(campaign_id, tier_ids, backer_ids, 5, 0, make_user)
     small = run()
-    _add_pledges(campaign_id, tier_ids, backer_ids, 295, 5)
+    _add_pledges(campaign_id, tier_ids, backer_ids, 295, 5, make_user)
     large = run()
     assert small == large
     csv_text = founder_client.get(urls[1]).get_data(as_text=True)
