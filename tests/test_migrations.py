@@ -55,3 +55,37 @@ def test_downgrade_to_base_and_upgrade_again(fresh_app, make_campaign):
     assert _new_campaign_is_found_by_search(make_campaign)
     categories = db.session.execute(text("SELECT count(*) FROM category")).scalar_one()
     assert categories > 0  # the seeded categories are back
+
+
+def test_one_open_pledge_migration_keeps_the_pledge_furthest_along_and_frees_the_others_units(
+        make_campaign, make_user, fresh_app):  # fresh_app last: its (empty) database is the one the factories use
+    """Duplicates made before the index (a double click) are resolved safely: none was charged; the
+    errored or active one is kept over the pending ones, the rest are cancelled and their units given back."""
+    upgrade(revision="0008")
+    campaign = make_campaign(state="live", tiers=1, tier_quantity=10)
+    tier_id = db.session.execute(text("SELECT id FROM reward_tier WHERE campaign_id = :c"),
+                                 {"c": campaign.id}).scalar_one()
+    twice, thrice, alone = (make_user().id for _ in range(3))
+    campaign_id = campaign.id
+    rows = [(twice, "pending"), (twice, "active"), (thrice, "pending"), (thrice, "pending"), (thrice, "pending"),
+            (alone, "active"), (alone, "cancelled")]
+    for backer, state in rows:
+        db.session.execute(text(
+            "INSERT INTO pledge (campaign_id, backer_id, reward_tier_id, amount, shipping_amount, state, created_at, "
+            "updated_at, charge_attempts, disputed) VALUES (:c, :b, :t, 1000, 0, :s, CURRENT_TIMESTAMP, "
+            "CURRENT_TIMESTAMP, 0, false)"), {"c": campaign_id, "b": backer, "t": tier_id, "s": state})
+    db.session.execute(text("UPDATE reward_tier SET claimed = 6 WHERE id = :t"), {"t": tier_id})  # all but the cancelled
+    db.session.commit()
+    db.session.remove()
+
+    upgrade()
+
+    open_rows = db.session.execute(text(
+        "SELECT backer_id, state, id FROM pledge WHERE state IN ('pending', 'active', 'errored') ORDER BY backer_id"
+    )).all()
+    assert [(row.backer_id, row.state) for row in open_rows] == sorted(
+        [(twice, "active"), (thrice, "pending"), (alone, "active")])
+    newest_of_thrice = db.session.execute(text("SELECT max(id) FROM pledge WHERE backer_id = :b"),
+                                          {"b": thrice}).scalar_one()
+    assert [row.id for row in open_rows if row.backer_id == thrice] == [newest_of_thrice]
+    assert db.session.execute(text("SELECT claimed FROM reward_tier WHERE id = :t"), {"t": tier_id}).scalar_one() == 3
