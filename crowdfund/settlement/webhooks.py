@@ -96,24 +96,31 @@ def _payment_intent_failed(obj: dict, facts: StripeFacts, now: datetime) -> str:
     return "noted"
 
 
-def _charge_refunded(obj: dict, facts: StripeFacts, now: datetime) -> str:
+def _charged_pledge(obj: dict, facts: StripeFacts, now: datetime):
+    """(pledge, campaign) of a refund or dispute event, its charge booked first if this event overtook
+    the success event; None when the PaymentIntent is not a pledge's."""
     pledge = _pledge_for_payment_intent(facts, obj)
     if pledge is None:
-        return "ignored"
-    campaign = db.session.get(Campaign, pledge.campaign_id)
+        return None
     if not ledger.pledge_balance(pledge.id)[0]:
-        _book_succeeded_payment(pledge, facts, now)  # the refund overtook the success event
+        _book_succeeded_payment(pledge, facts, now)
+    return pledge, db.session.get(Campaign, pledge.campaign_id)
+
+
+def _charge_refunded(obj: dict, facts: StripeFacts, now: datetime) -> str:
+    found = _charged_pledge(obj, facts, now)
+    if found is None:
+        return "ignored"
+    pledge, campaign = found
     booked = book_stripe_refunds(pledge, campaign, facts.payment_intent_id, known_refunds=facts.refunds)
     return "booked" if booked else "known"
 
 
 def _dispute_created(obj: dict, facts: StripeFacts, now: datetime) -> str:
-    pledge = _pledge_for_payment_intent(facts, obj)
-    if pledge is None:
+    found = _charged_pledge(obj, facts, now)
+    if found is None:
         return "ignored"
-    campaign = db.session.get(Campaign, pledge.campaign_id)
-    if not ledger.pledge_balance(pledge.id)[0]:
-        _book_succeeded_payment(pledge, facts, now)
+    pledge, campaign = found
     pledge.disputed = True
     # The dispute takes back at most what is still held (a refunded part cannot be disputed again).
     amount = min(int(obj.get("amount") or 0), refundable_amount(pledge.id))
