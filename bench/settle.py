@@ -156,7 +156,7 @@ def settle(campaign_id: int, now):
                                 (charging, "_finish", "record the outcome (commit)"),
                                 (charging, "record_successful_charge", "  of which book the charge"),
                                 (ledger, "book", "    of which ledger rows"),
-                                (notifications, "queue_email", "receipt email (rendered in-process, no broker)")):
+                                (notifications, "send_once", "receipt email (outbox handler: rendered and sent)")):
         steps[label] = watch = Stopwatch()
         setattr(module, name, watch.wrap(name, getattr(module, name)))
 

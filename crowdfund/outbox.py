@@ -8,8 +8,8 @@ delivered after commit by a dispatcher, so a crash between commit and delivery l
   expires, and the event is delivered again), then marked delivered. A handler that raises is retried
   with backoff. Handlers must be idempotent (emails are keyed per event and recipient in
   EmailDelivery), so a redelivery sends nothing twice.
-- Handlers are registered by the layer that reacts (notifications) with @handles(kind); this module,
-  infrastructure, imports nobody above it.
+- Handlers are registered by the layer that reacts (notifications) with @handles(kind); each is
+  called with the event's payload plus "_event_id". This module, infrastructure, imports nobody above it.
 
 How a dispatch is started after commit (OUTBOX_DISPATCH): "celery" (a broker is configured) sends
 the dispatch task by name — a broker that cannot be reached only delays delivery, the periodic job
@@ -142,7 +142,7 @@ def deliver(event_id: int, now: datetime | None = None) -> bool:
     try:
         if handler is None:
             raise LookupError(f"no handler for outbox events of kind {kind!r}")
-        handler(payload)
+        handler({**payload, "_event_id": event_id})  # the id keys what the handler sends (EmailDelivery)
         db.session.commit()
     except Exception as error:
         db.session.rollback()

@@ -50,16 +50,7 @@ ACYCLIC = ("crowdfund.campaigns.lifecycle", "crowdfund.settlement.charging",
 # Violations in files being rewritten by others as this contract landed (issue 14); each is a
 # one-line import change or goes with the outbox conversion. The test fails when one is fixed and
 # still listed here, so this list only shrinks. Do not add to it.
-KNOWN_VIOLATIONS = {
-    # -> from crowdfund.templating import format_size (moved there)
-    ("crowdfund.media.services", "crowdfund.http_errors"),
-    # -> from crowdfund.pledges.models import pledged_totals (moved there)
-    ("crowdfund.notifications.services", "crowdfund.pledges.services"),
-    # queue_email (no callers left) goes with the outbox conversion of email sending
-    ("crowdfund.notifications.services", "crowdfund.tasks"),
-    # make_token / find_user_by_email: accounts tokens belong below notifications
-    ("crowdfund.notifications.handlers", "crowdfund.accounts.services"),
-}
+KNOWN_VIOLATIONS: set[tuple[str, str]] = set()
 KNOWN_CYCLES_THROUGH = ("crowdfund.notifications.services", "crowdfund.tasks")
 
 

@@ -1,32 +1,13 @@
-"""Emails and the periodic job as Celery tasks, run in-process (no broker: the default run)."""
+"""The periodic job as a Celery task, run in-process (no broker: the default run). Emails go through
+the outbox (tests/notifications/test_outbox.py)."""
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from crowdfund.notifications.services import queue_email
 from crowdfund.tasks import celery_settings
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
-
-
-def test_queued_email_is_delivered_at_once_without_a_broker(app, outbox):
-    queue_email("ada@example.com", "Confirm your email address", "verify_email",
-                user={"display_name": "Ada"}, link="http://127.0.0.1:5000/verify/abc")
-
-    assert [m["To"] for m in outbox] == ["ada@example.com"]
-    text = outbox[0].get_body(preferencelist=("plain",)).get_content()
-    assert "Hello Ada," in text and "http://127.0.0.1:5000/verify/abc" in text
-
-
-def test_queued_email_refuses_a_context_a_worker_could_not_receive(app, outbox, make_user):
-    user = make_user()
-
-    with pytest.raises(TypeError):
-        queue_email(user.email, "Confirm your email address", "verify_email", user=user, link="http://x")
-    assert outbox == []
 
 
 def test_a_broker_turns_off_in_process_tasks_and_schedules_the_periodic_job(app):

@@ -3,6 +3,7 @@ from datetime import datetime
 
 from flask import current_app
 from flask_login import UserMixin
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import ForeignKey, String, Text, true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -82,3 +83,34 @@ class LoginSession(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
     key: Mapped[str] = mapped_column(String(64), unique=True, default=_new_login_id)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- signed email tokens (confirmation, password reset) ------------------------------------------
+# Here, beside User, so that the emails carrying them (notifications) can make them without the
+# accounts services, which sit above notifications.
+
+def _serializer(purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"crowdfund-{purpose}")
+
+
+def make_token(user: User, purpose: str) -> str:
+    """A signed token naming the user. A reset token also carries a fingerprint of the
+    current password hash, so it stops working once the password changes (single use)."""
+    payload = {"uid": user.id, "email": user.email}
+    if purpose == "reset":
+        payload["pw"] = user.password_hash[-16:]
+    return _serializer(purpose).dumps(payload)
+
+
+def user_from_token(token: str, purpose: str, max_age: int) -> User | None:
+    """The user a valid, unexpired token names, or None."""
+    try:
+        payload = _serializer(purpose).loads(token, max_age=max_age)
+    except (SignatureExpired, BadSignature):
+        return None
+    user = db.session.get(User, payload.get("uid"))
+    if user is None or user.email != payload.get("email"):
+        return None
+    if purpose == "reset" and user.password_hash[-16:] != payload.get("pw"):
+        return None
+    return user

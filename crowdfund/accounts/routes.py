@@ -1,5 +1,5 @@
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
-from flask_babel import gettext as _
+from flask_babel import get_locale, gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.exceptions import NotFound
@@ -11,7 +11,7 @@ from crowdfund.campaigns.services import public_campaigns_of
 from crowdfund.errors import ValidationFailed
 from crowdfund.extensions import db, limiter, login_manager
 from crowdfund.media.services import set_avatar
-from crowdfund.notifications.services import send_email
+from crowdfund.outbox import emit
 from crowdfund.pledges.services import backed_campaign_count, pledged_totals
 
 bp = Blueprint("accounts", __name__)
@@ -59,10 +59,10 @@ def _safe_next(default):
     return target
 
 
-def send_verification_email(user):
-    token = services.make_token(user, "verify")
-    link = current_app.config["PUBLIC_URL"] + url_for("accounts.verify_email", token=token)
-    send_email(user.email, _("Confirm your email address"), "verify_email", user=user, link=link)
+def request_verification_email(user):
+    """The confirmation link goes out after the caller commits (notifications/handlers.py), never
+    inside the request: a mail server that is down delays it, and the sign-up still succeeds."""
+    emit("account.verification_requested", user_id=user.id, locale=str(get_locale()))
 
 
 @bp.route("/signup", methods=["GET", "POST"])
@@ -77,8 +77,8 @@ def signup():
         except ValidationFailed as error:
             form.email.errors.append(error.message)
         else:
+            request_verification_email(user)
             db.session.commit()
-            send_verification_email(user)
             _sign_in(user)
             flash(_("Welcome! We sent a link to %(email)s to confirm your address.", email=user.email), "success")
             return redirect(_safe_next(url_for("discovery.home")))
@@ -138,7 +138,8 @@ def confirm_email(token):
 @login_required
 def resend_verification():
     if EmptyForm().validate_on_submit() and not current_user.email_verified:
-        send_verification_email(current_user)
+        request_verification_email(current_user)
+        db.session.commit()
         flash(_("We sent a new confirmation link to %(email)s.", email=current_user.email), "info")
     return redirect(url_for("accounts.settings"))
 
@@ -148,12 +149,11 @@ def resend_verification():
 def request_reset():
     form = RequestResetForm()
     if form.validate_on_submit():
-        user = services.find_user_by_email(form.email.data)
-        if user is not None:
-            token = services.make_token(user, "reset")
-            link = current_app.config["PUBLIC_URL"] + url_for("accounts.reset_password", token=token)
-            send_email(user.email, _("Reset your password"), "reset_password", user=user, link=link)
-        # The same answer whether or not the address has an account.
+        # The same work and the same answer whether or not the address has an account: the request
+        # only writes the event; the handler looks the address up and emails it if it has one.
+        emit("account.password_reset_requested", email=services.normalise_email(form.email.data),
+             locale=str(get_locale()))
+        db.session.commit()
         flash(_("If that address has an account, we sent it a link to reset the password."), "info")
         return redirect(url_for("accounts.login"))
     return render_template("accounts/request_reset.html", form=form), 422 if form.errors else 200

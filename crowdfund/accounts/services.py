@@ -5,10 +5,10 @@ from importlib import resources
 
 from flask import current_app
 from flask_babel import gettext as _
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func
 
 from crowdfund.accounts.models import ROLES, LoginSession, User
+from crowdfund.accounts.models import make_token, user_from_token  # noqa: F401  (email tokens live with User)
 from crowdfund.clock import utcnow
 from crowdfund.errors import ValidationFailed
 from crowdfund.extensions import db
@@ -126,33 +126,6 @@ def set_role(user: User, role: str) -> None:
         raise ValidationFailed(_("Unknown role %(role)s; choose one of %(roles)s.", role=role, roles=", ".join(ROLES)))
     user.role = role
     db.session.flush()
-
-
-def _serializer(purpose: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"crowdfund-{purpose}")
-
-
-def make_token(user: User, purpose: str) -> str:
-    """A signed token naming the user. A reset token also carries a fingerprint of the
-    current password hash, so it stops working once the password changes (single use)."""
-    payload = {"uid": user.id, "email": user.email}
-    if purpose == "reset":
-        payload["pw"] = user.password_hash[-16:]
-    return _serializer(purpose).dumps(payload)
-
-
-def user_from_token(token: str, purpose: str, max_age: int) -> User | None:
-    """The user a valid, unexpired token names, or None."""
-    try:
-        payload = _serializer(purpose).loads(token, max_age=max_age)
-    except (SignatureExpired, BadSignature):
-        return None
-    user = db.session.get(User, payload.get("uid"))
-    if user is None or user.email != payload.get("email"):
-        return None
-    if purpose == "reset" and user.password_hash[-16:] != payload.get("pw"):
-        return None
-    return user
 
 
 def mark_email_verified(user: User) -> None:

@@ -6,19 +6,16 @@ import secrets
 
 from flask import current_app, url_for
 from flask_babel import gettext as _
-from sqlalchemy import event
-from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound
 
 from crowdfund.errors import NotAllowed, ValidationFailed
 from crowdfund.extensions import db
-from crowdfund.http_errors import format_size
+from crowdfund.templating import format_size
 from crowdfund.media.models import MAX_ALT_LENGTH, MAX_GALLERY_IMAGES, GalleryImage, Image
 from crowdfund.media.processing import CONTENT_TYPES, ImageRefused, process_image
 from crowdfund.media.storage import get_storage
 from crowdfund.media.video import parse_video_url
-
-_PENDING_DELETES = "crowdfund_media_deletes"
+from crowdfund.unit_of_work import after_commit
 
 
 def _refusal_message(error: ImageRefused) -> str:
@@ -53,29 +50,23 @@ def discard_image(image: Image | None) -> None:
     """Delete the row now and the files once the transaction commits."""
     if image is None:
         return
-    db.session.info.setdefault(_PENDING_DELETES, []).extend(image.file_names())
+    names = image.file_names()
     db.session.delete(image)
+    after_commit(lambda: _delete_files(names))
 
 
-def _delete_committed(session) -> None:
-    names = session.info.pop(_PENDING_DELETES, None)
-    if names:
-        storage = get_storage()
-        for name in names:
-            try:
-                storage.delete(name)
-            except Exception:  # an unreachable bucket leaves a file behind, never fails the request
-                current_app.logger.warning("could not delete media file %s", name, exc_info=True)
-
-
-def _forget_deletes(session, *args) -> None:
-    session.info.pop(_PENDING_DELETES, None)
+def _delete_files(names: list[str]) -> None:
+    storage = get_storage()
+    for name in names:
+        try:
+            storage.delete(name)
+        except Exception:  # an unreachable bucket leaves a file behind, never fails the request
+            current_app.logger.warning("could not delete media file %s", name, exc_info=True)
 
 
 def register(app) -> None:
-    if not event.contains(Session, "after_commit", _delete_committed):
-        event.listen(Session, "after_commit", _delete_committed)
-        event.listen(Session, "after_soft_rollback", _forget_deletes)
+    """Nothing left to register: deleting files after commit goes through unit_of_work.after_commit.
+    Kept until create_app stops calling it."""
 
 
 def image_url(name: str) -> str:

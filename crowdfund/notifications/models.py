@@ -24,7 +24,8 @@ class EmailDelivery(db.Model):
     __table_args__ = (UniqueConstraint("event", "user_id", name="once_per_event"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # e.g. "update:42", "campaign-result:7", "launch:7", "ending-soon:7"
+    # "outbox:<event id>" (one email per outbox event), or for notifications to an audience the fact
+    # itself: "update:42", "campaign-result:7", "launch:7", "ending-soon:7"
     event: Mapped[str] = mapped_column(String(64))
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
     claimed_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -6,7 +6,7 @@ from flask_login import current_user, login_required
 from crowdfund.campaigns.services import campaign_for_viewer
 from crowdfund.extensions import csrf, db
 from crowdfund.notifications import services
-from crowdfund.notifications import tasks as _tasks  # noqa: F401  (registers the Celery tasks)
+from crowdfund.notifications import handlers as _handlers  # noqa: F401  (registers the outbox handlers)
 
 bp = Blueprint("notifications", __name__)
 

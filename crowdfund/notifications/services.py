@@ -2,11 +2,16 @@
 built on it (updates, campaign results, launches and deadline reminders to followers), follows,
 and the signed unsubscribe links.
 
+Nothing here is called inside a request to send: email goes out from the outbox handlers
+(notifications/handlers.py) after the commit that decided it, each email claimed once per event
+and recipient (send_once).
+
 The backend is chosen by MAIL_BACKEND: "log" writes the message to the log (the default
 run), "smtp" sends through MAIL_SERVER, "memory" keeps it in a list (tests).
 """
 import re
 import smtplib
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -15,11 +20,11 @@ from flask import current_app, render_template
 from flask_babel import format_date, format_datetime, gettext as _, lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeSerializer
 from markupsafe import Markup
-from sqlalchemy import String, and_, case, cast, delete, event, exists, func, literal, or_
+from sqlalchemy import String, and_, case, cast, delete, exists, func, literal, or_
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import selectinload
 
 from crowdfund.accounts.models import User
 from crowdfund.campaigns.models import Campaign
@@ -29,7 +34,8 @@ from crowdfund.extensions import db
 from crowdfund.markdown import render_markdown
 from crowdfund.money import format_money
 from crowdfund.notifications.models import EmailDelivery, Follow
-from crowdfund.pledges.models import COUNTING_STATES, Pledge
+from crowdfund.outbox import OutboxEvent, emit
+from crowdfund.pledges.models import COUNTING_STATES, Pledge, pledged_totals
 from crowdfund.updates.models import MILESTONE_STATUS_LABELS, Update
 
 
@@ -74,24 +80,6 @@ def mail_sender():
             text = message.get_body(preferencelist=("plain",)).get_content()
             current_app.logger.info("Email to %s: %s\n%s", message["To"], message["Subject"], text)
         yield log
-
-
-def send_email(to: str, subject: str, template: str, **context) -> EmailMessage:
-    """Render email/<template>.txt and .html with context and deliver it through the configured backend."""
-    message = build_message(to, subject, template, **context)
-    with mail_sender() as send:
-        send(message)
-    return message
-
-
-def queue_email(to: str, subject: str, template: str, **context) -> None:
-    """Send like send_email, as the Celery task send_email_task: at once in-process without a
-    broker (the default run, the tests), by a worker with one. The context crosses the broker as
-    JSON (strings, numbers, lists, dicts; build links and format dates first); anything else
-    raises TypeError here, in every mode."""
-    from crowdfund.tasks import json_safe, send_email_task
-
-    send_email_task.delay(str(to), str(subject), template, json_safe(context))
 
 
 # --- follows -------------------------------------------------------------------------------------
@@ -245,56 +233,26 @@ def audience_ids(kind: str, target_id: int) -> list[int]:
         db.select(User.id).where(*conditions, _not_delivered(f"{kind}:{target_id}")).order_by(User.id)).scalars())
 
 
-def notify(kind: str, target_id: int) -> None:
-    """Queue the emails for an event (the task splits the audience into batches). Call it after the
-    commit that made the event happen; in-process (no broker) they are sent before this returns."""
-    from crowdfund.notifications.tasks import notify_task
-
+def notify(kind: str, target_id: int) -> int:
+    """Email everyone the event (kind, target_id) is news for and who has not had it yet, in batches
+    of NOTIFY_BATCH_SIZE (send_batch each, one mail-server connection per batch). Run by the outbox
+    handlers (notifications/handlers.py), after the commit that made the event happen. COMMITS.
+    Raises when a send fails; running it again sends only what did not go out. Returns how many."""
     if kind not in KINDS:
         raise ValueError(kind)
-    notify_task.delay(kind, int(target_id))
+    user_ids = audience_ids(kind, target_id)
+    size = max(1, int(current_app.config.get("NOTIFY_BATCH_SIZE") or 100))
+    return sum(send_batch(kind, target_id, user_ids[start:start + size]) for start in range(0, len(user_ids), size))
 
 
-def notify_safely(kind: str, target_id: int) -> None:
-    """notify, logging instead of raising: an email that cannot go out must not undo what it reports."""
-    try:
-        notify(kind, target_id)
-    except Exception:
-        current_app.logger.exception("Could not send the %s emails for %s", kind, target_id)
-
-
-def update_posted(update) -> None:
-    """Tell backers (and, for a public update, followers) about a committed update."""
-    notify_safely("update", update.id)
-
-
-_AFTER_COMMIT = "crowdfund_notifications"
-
-
-def notify_after_commit(kind: str, target_id: int) -> None:
-    """notify(kind, target_id) once the current transaction commits (nothing if it rolls back)."""
-    if kind not in KINDS:
-        raise ValueError(kind)
-    db.session().info.setdefault(_AFTER_COMMIT, []).append((kind, int(target_id)))
-
-
-@event.listens_for(Session, "after_commit")
-def _notify_committed(session) -> None:
-    # The tasks run with a session of their own (notifications/tasks.py), never this one, which
-    # cannot run SQL inside its own after_commit.
-    for kind, target_id in session.info.pop(_AFTER_COMMIT, []):
-        notify_safely(kind, target_id)
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_uncommitted(session) -> None:
-    session.info.pop(_AFTER_COMMIT, None)
+ENDING_SOON_EVENT = "campaign.ending_soon"
 
 
 def queue_ending_soon(now: datetime) -> int:
-    """Queue the "ending in 48 hours" reminder for every live campaign inside that window that still
-    has a follower to tell (one who was told has an EmailDelivery row, so a campaign drops out once
-    everyone has it). Returns how many campaigns were queued. Run by the periodic job."""
+    """Emit a "campaign.ending_soon" event for every live campaign within ENDING_SOON_HOURS of its
+    deadline that still has a follower to tell (one who was told has an EmailDelivery row, so a
+    campaign drops out once everyone has it) and no such event waiting for delivery. Run by the
+    periodic job. COMMITS. Returns how many events were emitted."""
     due = list(db.session.execute(
         db.select(Campaign.id).where(Campaign.state == "live", Campaign.deadline > now,
                                      Campaign.deadline <= now + timedelta(hours=ENDING_SOON_HOURS),
@@ -308,9 +266,17 @@ def queue_ending_soon(now: datetime) -> int:
                                                          EmailDelivery.event == literal("ending-soon:")
                                                          + cast(Campaign.id, String))))
         .order_by(Campaign.deadline)).scalars())
-    for campaign_id in due:
-        notify_safely("ending-soon", campaign_id)
-    return len(due)
+    if not due:
+        return 0
+    # A mail server that is down leaves the event waiting (and retried); one per campaign is enough.
+    waiting = {event.data.get("campaign_id") for event in db.session.execute(
+        db.select(OutboxEvent).where(OutboxEvent.kind == ENDING_SOON_EVENT,
+                                     OutboxEvent.delivered_at.is_(None))).scalars()}
+    emitted = [campaign_id for campaign_id in due if campaign_id not in waiting]
+    for campaign_id in emitted:
+        emit(ENDING_SOON_EVENT, campaign_id=campaign_id)
+    db.session.commit()
+    return len(emitted)
 
 
 # --- notifications: sending a batch --------------------------------------------------------------
@@ -335,8 +301,6 @@ def _content(kind: str, campaign, update) -> tuple[str, str, dict]:
     campaign_link = public_url("campaigns.show", slug=campaign.slug)
     context = {"campaign_title": campaign.title, "campaign_link": campaign_link,
                "founder_name": campaign.founder.display_name}
-    from crowdfund.pledges.services import pledged_totals
-
     if kind == "update":
         gallery = list(campaign.gallery)
         context.update(
@@ -389,36 +353,28 @@ def build_notification(to: str, name: str, user_id: int, preference: str, subjec
     return message
 
 
-def send_batch(kind: str, target_id: int, user_ids: list[int]) -> int:
-    """Email the event to those of user_ids who should still get it, each at most once: their
-    EmailDelivery rows are inserted (ON CONFLICT DO NOTHING) and committed before anything is sent,
-    so a second run of the same batch finds them and sends nothing. A send that fails gives back its
-    claim and those of the batch not sent yet (committed), then raises: a retry sends just those.
-    Commits. Returns how many emails went out."""
-    found = _target(kind, target_id)
-    if found is None or not user_ids:
+def send_once(event_key: str, messages: dict[int, Callable[[], EmailMessage]]) -> int:
+    """Send each user in messages (user id → a function building their email) their email for
+    event_key, at most once however often this runs: their EmailDelivery rows are inserted (ON
+    CONFLICT DO NOTHING) and committed before anything is sent, so a second run finds them and sends
+    nothing. A send that fails gives back its claim and those not sent yet (committed), then raises:
+    a retry sends just those. Commits. Returns how many emails went out."""
+    if not messages:
         return 0
-    campaign, update = found
-    conditions, preference = _audience(kind, campaign, update)
-    event_key = f"{kind}:{target_id}"
-    recipients = db.session.execute(
-        db.select(User.id, User.email, User.display_name, preference)
-        .where(*conditions, User.id.in_(user_ids)).order_by(User.id)).all()
-    if not recipients:
-        return 0
-    subject, template, context = _content(kind, campaign, update)
     now = utcnow()
     claimed = set(db.session.execute(
-        _insert_ignoring_duplicates(EmailDelivery, [{"event": event_key, "user_id": row.id, "claimed_at": now}
-                                                    for row in recipients], ["event", "user_id"])
+        _insert_ignoring_duplicates(EmailDelivery, [{"event": event_key, "user_id": user_id, "claimed_at": now}
+                                                    for user_id in messages], ["event", "user_id"])
         .returning(EmailDelivery.user_id)).scalars())
     db.session.commit()
+    if not claimed:
+        return 0
     sent: list[int] = []
     try:
         with mail_sender() as send:
-            for user_id, email, name, pref in recipients:
+            for user_id, build in messages.items():
                 if user_id in claimed:
-                    send(build_notification(email, name, user_id, pref, subject, template, **context))
+                    send(build())
                     sent.append(user_id)
     finally:
         unsent = claimed.difference(sent)
@@ -431,3 +387,24 @@ def send_batch(kind: str, target_id: int, user_ids: list[int]) -> int:
                 EmailDelivery.event == event_key, EmailDelivery.user_id.in_(sent)).values(sent_at=utcnow()))
         db.session.commit()
     return len(sent)
+
+
+def send_batch(kind: str, target_id: int, user_ids: list[int]) -> int:
+    """Email the event (kind, target_id) to those of user_ids who should still get it, each at most
+    once (send_once, keyed "<kind>:<target_id>"). Commits; raises when a send fails. Returns how
+    many emails went out."""
+    found = _target(kind, target_id)
+    if found is None or not user_ids:
+        return 0
+    campaign, update = found
+    conditions, preference = _audience(kind, campaign, update)
+    recipients = db.session.execute(
+        db.select(User.id, User.email, User.display_name, preference)
+        .where(*conditions, User.id.in_(user_ids)).order_by(User.id)).all()
+    if not recipients:
+        return 0
+    subject, template, context = _content(kind, campaign, update)
+    return send_once(f"{kind}:{target_id}", {
+        user_id: (lambda email=email, name=name, user_id=user_id, pref=pref:
+                  build_notification(email, name, user_id, pref, subject, template, **context))
+        for user_id, email, name, pref in recipients})

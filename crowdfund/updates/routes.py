@@ -7,7 +7,6 @@ from crowdfund.clock import utcnow
 from crowdfund.errors import NotAllowed
 from crowdfund.extensions import db
 from crowdfund.markdown import render_markdown
-from crowdfund.notifications import services as notifications
 from crowdfund.updates import services
 from crowdfund.updates.forms import UpdateForm
 from crowdfund.updates.models import MILESTONE_STATUS_LABELS, Update
@@ -88,8 +87,7 @@ def new(slug):
         except NotAllowed as error:
             form.visibility.errors.append(error.message)
         else:
-            db.session.commit()
-            notifications.update_posted(update)  # emails backers (and followers if public), in batches
+            db.session.commit()  # the update, and its event: backers and followers are emailed after this
             flash(_("Your update is posted."), "success")
             return redirect(url_for("updates.show", slug=slug, update_id=update.id))
     return render_template("updates/new.html", campaign=campaign, form=form, reporting=reporting), \

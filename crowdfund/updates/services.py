@@ -15,6 +15,7 @@ from crowdfund.campaigns.models import BudgetLine, Campaign, Milestone
 from crowdfund.clock import utcnow
 from crowdfund.errors import NotAllowed, ValidationFailed
 from crowdfund.extensions import db
+from crowdfund.outbox import emit
 from crowdfund.pledges.models import COUNTING_STATES, Pledge
 from crowdfund.updates.models import MILESTONE_STATUSES, VISIBILITIES, SpendReport, Update, UpdateRequest
 
@@ -105,7 +106,8 @@ def post_update(campaign: Campaign, author, title: str, body: str, visibility: s
                 milestone_report: MilestoneReport | None = None, spend: list[SpendLine] | tuple = (),
                 today: date | None = None) -> Update:
     """Post an update, with an optional milestone report and spend reports (the milestone's status
-    and dates change with it). Raises NotAllowed / ReportRefused; nothing is written then."""
+    and dates change with it), and the "update.posted" event that emails backers and followers after
+    the commit. Flushes. Raises NotAllowed / ReportRefused; nothing is written then."""
     if author.id != campaign.founder_id:
         raise NotAllowed(_("Only the campaign's founder can post updates."))
     if campaign.state not in POSTING_STATES:
@@ -132,6 +134,7 @@ def post_update(campaign: Campaign, author, title: str, body: str, visibility: s
                             for line, item in lines]
     db.session.add(update)
     db.session.flush()
+    emit("update.posted", update_id=update.id)
     return update
 
 

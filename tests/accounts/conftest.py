@@ -1,4 +1,4 @@
-"""Fixtures only the accounts tests need: reading pages and emails, a rate-limited app."""
+"""Fixtures only the accounts tests need: reading pages and emails, a rate-limited app, a real SMTP server."""
 import html
 import re
 import time
@@ -10,6 +10,7 @@ from itsdangerous import TimestampSigner
 from crowdfund import create_app
 from crowdfund.accounts.models import User
 from crowdfund.extensions import db
+from mail_fixtures import smtp_down, smtp_inbox, smtp_server  # noqa: F401  (a real SMTP server)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ import secrets
 from datetime import date, timedelta
 
 import pytest
-from celery.signals import task_prerun
 from sqlalchemy import insert
 
 from crowdfund.accounts.models import User
@@ -13,7 +12,6 @@ from crowdfund.clock import utcnow
 from crowdfund.extensions import db
 from crowdfund.notifications import services
 from crowdfund.notifications.models import EmailDelivery, Follow
-from crowdfund.notifications.tasks import BATCH_TASK, send_notification_batch
 from crowdfund.pledges.models import Pledge
 from crowdfund.updates.models import Update
 
@@ -21,17 +19,17 @@ from .conftest import html_of, text_of
 
 
 @pytest.fixture
-def batch_runs():
-    """(user ids) of every run of the batch task, in order."""
+def batch_runs(monkeypatch):
+    """(user ids) of every batch sent (services.send_batch), in order."""
     runs = []
+    send_batch = services.send_batch
 
-    def record(sender=None, args=None, **_):
-        if getattr(sender, "name", None) == BATCH_TASK:
-            runs.append(list(args[2]))
+    def record(kind, target_id, user_ids):
+        runs.append(list(user_ids))
+        return send_batch(kind, target_id, user_ids)
 
-    task_prerun.connect(record, weak=False)
-    yield runs
-    task_prerun.disconnect(record)
+    monkeypatch.setattr(services, "send_batch", record)
+    return runs
 
 
 def bulk_backers(campaign, n, state="active"):
@@ -82,13 +80,13 @@ def test_an_update_to_1000_backers_goes_out_through_smtp_in_batches_and_only_onc
     assert db.session.execute(db.select(db.func.count(EmailDelivery.id))
                               .where(EmailDelivery.sent_at.is_not(None))).scalar_one() == 1000
 
-    # The whole event again, and one batch task again: nobody gets a second email.
+    # The whole event again, and one batch again: nobody gets a second email.
     batch_runs.clear()
-    services.notify("update", update.id)
+    assert services.notify("update", update.id) == 0
     assert batch_runs == []
     first_batch = db.session.execute(db.select(User.id).join(Pledge, Pledge.backer_id == User.id)
                                      .order_by(User.id).limit(100)).scalars().all()
-    assert send_notification_batch.delay("update", update.id, first_batch).get() == 0
+    assert services.send_batch("update", update.id, first_batch) == 0
     assert len(smtp_inbox.messages) == 1000
 
 
