@@ -2,11 +2,15 @@
 reminder to followers — each once per person."""
 from datetime import timedelta
 
+from sqlalchemy import func
+
+from crowdfund.accounts.models import User
 from crowdfund.campaigns.lifecycle import close_due_campaigns
 from crowdfund.campaigns.models import Campaign
 from crowdfund.clock import utcnow
 from crowdfund.extensions import db
 from crowdfund.notifications.models import EmailDelivery, Follow
+from crowdfund.outbox import OutboxEvent, dispatch_due
 from crowdfund.ticker import run_periodic_jobs
 
 from .conftest import html_of, text_of
@@ -82,3 +86,26 @@ def test_people_following_a_founders_campaign_hear_when_the_founder_launches_ano
     (message,) = outbox
     assert message["To"] == fan.email
     assert upcoming.title in message["Subject"] and "Fay Baker" in message["Subject"]
+
+
+def test_while_the_mail_server_is_down_the_reminder_waits_as_one_event_and_reaches_each_follower_once(
+        make_campaign, make_user, smtp_down):
+    launched = utcnow() - timedelta(days=10)
+    campaign = make_campaign(state="live", duration_days=20, launched_at=launched)
+    followers = sorted(make_user().email for _ in range(2))
+    for email in followers:
+        follow(db.session.execute(db.select(User).where(User.email == email)).scalar_one(), campaign)
+    deadline = launched + timedelta(days=20)
+
+    run_periodic_jobs(deadline - timedelta(hours=47))  # emitted; sending fails
+    run_periodic_jobs(deadline - timedelta(hours=46))  # the event waits (backoff): no second one
+
+    events = db.session.execute(db.select(OutboxEvent).where(OutboxEvent.kind == "campaign.ending_soon")).scalars()
+    assert [(event.attempts, event.delivered_at) for event in events] == [(1, None)]
+
+    inbox = smtp_down.come_back()
+    assert dispatch_due(utcnow() + timedelta(minutes=2)) == 1  # the sweep once the backoff has passed
+    run_periodic_jobs(deadline - timedelta(hours=44))
+
+    assert sorted(inbox.recipients()) == followers
+    assert db.session.execute(db.select(func.count(OutboxEvent.id))).scalar_one() == 1
