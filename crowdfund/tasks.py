@@ -11,8 +11,6 @@ Task arguments cross the broker as JSON: plain strings, numbers, lists and dicts
 never waits on a task's result (.get()): with a worker that would block a request, and in-process
 Celery's "no join inside a task" guard is a process-wide flag that concurrent threads can leave set.
 """
-import json
-import smtplib
 from datetime import datetime, timezone
 
 from flask import Flask
@@ -73,27 +71,6 @@ def run_periodic_jobs_task(now: str | None = None) -> dict:
         if when.tzinfo is not None:
             when = when.astimezone(timezone.utc).replace(tzinfo=None)
     return run_periodic_jobs(when)
-
-
-@celery.task(name="crowdfund.tasks.send_email_task", bind=True, max_retries=5)
-def send_email_task(self, to: str, subject: str, template: str, context: dict) -> None:
-    """Render and deliver one email (crowdfund.notifications.services.send_email). In a worker, a
-    mail server that cannot be reached is retried with backoff (1, 2, 4, 8, 16 minutes); in-process
-    the error goes straight to the caller."""
-    from crowdfund.notifications.services import send_email
-
-    try:
-        send_email(to, subject, template, **context)
-    except (smtplib.SMTPException, OSError) as error:
-        if self.app.conf.task_always_eager:
-            raise
-        raise self.retry(exc=error, countdown=60 * 2 ** self.request.retries)
-
-
-def json_safe(value):
-    """value as the broker would deliver it (JSON round trip), so eager runs behave like a worker's.
-    A value JSON cannot carry (a model, a datetime) raises TypeError in every mode."""
-    return json.loads(json.dumps(value))
 
 
 @celery.task(name="crowdfund.tasks.dispatch_outbox_task", acks_late=True)
