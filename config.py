@@ -66,6 +66,13 @@ class Config:
     RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
     RATELIMIT_HEADERS_ENABLED = True  # Retry-After and X-RateLimit-* on limited routes
+    # Redis away (stopped or hung): count in this process's memory, with a warning in the log, rather
+    # than fail the request; Redis is asked again every RATELIMIT_STORAGE_RECHECK_SECONDS and used as
+    # soon as it answers (crowdfund/extensions.py). Each Redis call gives up after half a second.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = _env_bool("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    RATELIMIT_STORAGE_RECHECK_SECONDS = float(_env("RATELIMIT_STORAGE_RECHECK_SECONDS", 5))
+    RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}  # redis:// storage
+    RATELIMIT_SWALLOW_ERRORS = True  # a limit that cannot be counted at all is logged, never a 500
     LOGIN_RATE_LIMIT = _env("LOGIN_RATE_LIMIT", "10 per minute")
     SIGNUP_RATE_LIMIT = _env("SIGNUP_RATE_LIMIT", "10 per hour")
     COMMENT_RATE_LIMIT = _env("COMMENT_RATE_LIMIT", "5 per minute")
@@ -118,6 +125,9 @@ class Config:
     # While one request makes a stale page again, others get the last one, if it is no older than this.
     PAGE_CACHE_STALE_SECONDS = int(_env("PAGE_CACHE_STALE_SECONDS", 60))
     CACHE_REDIS_URL = _env("CACHE_REDIS_URL")
+    # After a call to that Redis failed (0.5 s socket timeouts), each process renders pages without the
+    # cache for this many seconds before it tries Redis again (crowdfund/page_cache.py).
+    PAGE_CACHE_RETRY_SECONDS = float(_env("PAGE_CACHE_RETRY_SECONDS", 5))
     PAGE_CACHE_PREFIX = _env("PAGE_CACHE_PREFIX", "crowdfund:")  # keys in Redis: two sites, two prefixes
 
     # How many proxies (nginx, a load balancer) stand in front of the app and set X-Forwarded-For
@@ -178,13 +188,17 @@ class ProductionConfig(Config):
         _env("RATELIMIT_STORAGE_URI", "")).startswith(("redis://", "rediss://")) else None)
     IN_PROCESS_TICKER = _env_bool("IN_PROCESS_TICKER", False)
     LOG_FORMAT = _env("LOG_FORMAT", "json")
-    # SQLAlchemy's pool of psycopg connections, per worker process: checked before use, renewed hourly.
+    # SQLAlchemy's pool of psycopg connections, per worker process: checked before use (so a restart of
+    # PostgreSQL costs no request an error), renewed hourly; a new connection gives up after
+    # DB_CONNECT_TIMEOUT seconds (a database host that accepts and never answers: the page is a 503).
     SQLALCHEMY_ENGINE_OPTIONS = {
         "pool_size": int(_env("DB_POOL_SIZE", 5)),
         "max_overflow": int(_env("DB_MAX_OVERFLOW", 5)),
         "pool_timeout": int(_env("DB_POOL_TIMEOUT", 10)),
         "pool_pre_ping": True,
         "pool_recycle": 3600,
+        **({"connect_args": {"connect_timeout": int(_env("DB_CONNECT_TIMEOUT", 5))}}
+           if str(_env("DATABASE_URL", "")).startswith(("postgres://", "postgresql")) else {}),
     }
 
     @classmethod

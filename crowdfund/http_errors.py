@@ -1,13 +1,18 @@
-"""Error pages and response headers: every error a styled page with a status, never a bare 500."""
+"""Error pages and response headers: every error a styled page with a status, never a bare 500.
+
+A database that cannot be reached (PostgreSQL down, restarting, out of connections) is a 503 page with
+Retry-After, rendered without the database (errors/unavailable.html on errors/_bare_layout.html, no
+current_user), for every page and for Stripe's webhook (which then retries). The 500 handler never
+fails itself: the full page, else the page without the database, else static HTML."""
 from urllib.parse import urlsplit
 
-from flask import current_app, render_template
+from flask import current_app, g, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from crowdfund.errors import DomainError
-from crowdfund.extensions import db
+from crowdfund.extensions import db, login_manager
 from crowdfund.templating import format_size
 
 TITLES = {
@@ -61,15 +66,98 @@ def content_security_policy(app) -> str:
     return cached
 
 
+# When even the plain error page cannot be rendered: no template, no translation, no database.
+STATIC_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · crowdfund</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 36rem; margin: 4rem auto; padding: 0 1rem;">
+<p><a href="/">crowdfund</a></p><h1>{title}</h1><p>{message}</p></body></html>
+"""
+STATIC_500 = STATIC_PAGE.format(title="Something went wrong",
+                                message="An unexpected error happened on our side. It has been logged.")
+STATIC_503 = STATIC_PAGE.format(title="We’ll be right back",
+                                message="The site cannot reach its database just now. Please try again in a minute.")
+# What a 503 asks browsers, Stripe and load balancers to wait before trying again, in seconds.
+RETRY_AFTER_SECONDS = 30
+BARE_LAYOUT = "errors/_bare_layout.html"
+
+
+def _database_errors() -> tuple:
+    from sqlalchemy.exc import OperationalError, TimeoutError as PoolTimeout
+
+    errors = [OperationalError, PoolTimeout]
+    try:
+        import psycopg
+    except ImportError:  # an install without PostgreSQL support
+        pass
+    else:
+        errors.append(psycopg.OperationalError)
+    return tuple(errors)
+
+
+def database_unavailable(error) -> bool:
+    """True when error says the database cannot be reached or used right now (a refused or broken
+    connection, a connect timeout, a pool with no free connection, a lock or statement timeout),
+    rather than a bug in a query."""
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(error, _database_errors()):
+        return True
+    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
+
+
+def _rollback_quietly() -> None:
+    try:
+        db.session.rollback()
+    except Exception:  # the connection may be gone: nothing to roll back there
+        current_app.logger.debug("Rollback after an error failed", exc_info=True)
+
+
+def _no_user_loading() -> None:
+    """From here on, current_user is anonymous for this request (its cookie is untouched): whatever
+    still asks for it (a template, an after_request function) does not query the database."""
+    if "_login_user" not in g:
+        g._login_user = login_manager.anonymous_user()
+
+
+def unavailable_response(error):
+    """The 503 page for a database that is away, rendered without it, with Retry-After; JSON for a
+    client that prefers it (Stripe's webhook calls). Never raises."""
+    _rollback_quietly()
+    try:
+        _no_user_loading()
+        current_app.logger.error("Database unavailable, answered 503: %s: %s", type(error).__name__,
+                                 str(error).strip().splitlines()[0] if str(error).strip() else "")
+        if request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json":
+            response = jsonify(error="The database is unavailable; retry later.")
+        else:
+            response = current_app.response_class(render_template("errors/unavailable.html"), mimetype="text/html")
+    except Exception:
+        current_app.logger.exception("The 503 page failed; sending the static one")
+        response = current_app.response_class(STATIC_503, mimetype="text/html")
+    response.status_code = 503
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def _page(status: int, message: str):
-    return render_template("errors/error.html", status=status, title=_(TITLES.get(status, "Error")),
-                           message=message), status
+    """The styled error page: with the site's full header, or, when that cannot be rendered (it loads
+    the signed-in user), with the header that needs no database; a database that is away makes it the
+    503 page instead."""
+    try:
+        return render_template("errors/error.html", status=status, title=_(TITLES.get(status, "Error")),
+                               message=message), status
+    except Exception as error:
+        if database_unavailable(error):
+            return unavailable_response(error)
+        raise
 
 
 def register(app) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error):
-        db.session.rollback()
+        _rollback_quietly()
         messages = {
             404: _("We could not find that page. It may have moved, or it may not be public."),
             413: _("That upload is too large. The limit is %(size)s.",
@@ -77,8 +165,10 @@ def register(app) -> None:
             429: _("Too many attempts. Please wait a minute and try again."),
         }
         response = error.get_response()
-        page, status = _page(error.code or 500, messages.get(error.code, error.description or ""))
-        response.set_data(page)
+        page = _page(error.code or 500, messages.get(error.code, error.description or ""))
+        if not isinstance(page, tuple):
+            return page  # the database is away: the 503 page
+        response.set_data(page[0])
         response.content_type = "text/html; charset=utf-8"
         return response
 
@@ -88,13 +178,37 @@ def register(app) -> None:
 
     @app.errorhandler(DomainError)
     def domain_error(error):
-        db.session.rollback()
+        _rollback_quietly()
         return _page(error.status_code, error.message)
+
+    def database_error(error):
+        if database_unavailable(error):
+            return unavailable_response(error)
+        raise error  # a bug in a query: the 500 handler, after Flask logs it
+
+    from sqlalchemy.exc import DBAPIError
+
+    for error_class in {DBAPIError, *_database_errors()}:
+        app.register_error_handler(error_class, database_error)
 
     @app.errorhandler(500)
     def server_error(error):
-        db.session.rollback()
-        return _page(500, _("An unexpected error happened on our side. It has been logged."))
+        """Must never fail: the styled page, else the styled page without the database, else static HTML."""
+        original = getattr(error, "original_exception", None)
+        if database_unavailable(original):
+            return unavailable_response(original)
+        # A bug stays a 500 even when the database is away too (the full header then cannot load the user).
+        _rollback_quietly()
+        for layout in ("base.html", BARE_LAYOUT):
+            try:
+                if layout == BARE_LAYOUT:
+                    _no_user_loading()
+                return render_template("errors/error.html", layout=layout, status=500, title=_(TITLES[500]),
+                                       message=_("An unexpected error happened on our side. It has been logged.")), 500
+            except Exception:
+                app.logger.warning("The error page on %s failed", layout, exc_info=True)
+                _rollback_quietly()
+        return current_app.response_class(STATIC_500, status=500, mimetype="text/html")
 
 
 def add_security_headers(response):

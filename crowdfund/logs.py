@@ -91,4 +91,10 @@ def register(app) -> None:
     default_handler.setFormatter(formatter)
     if not any(isinstance(f, RequestIdFilter) for f in default_handler.filters):
         default_handler.addFilter(RequestIdFilter())
+    # Flask-Limiter says when its Redis is unreachable (WARNING) and when it answers again (INFO):
+    # into the app's log, in its format.
+    limiter_logger = logging.getLogger("flask-limiter")
+    limiter_logger.setLevel(logging.INFO)
+    if default_handler not in limiter_logger.handlers:
+        limiter_logger.addHandler(default_handler)
     app.extensions["crowdfund_log_formatter"] = formatter

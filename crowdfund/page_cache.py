@@ -22,6 +22,12 @@ A hit costs one round trip to Redis (the generation and the page in one MGET). S
 Flask-Caching: Redis (CACHE_REDIS_URL; production defaults it to the rate-limit Redis) so that every
 gunicorn worker shares the pages and the generation, or SimpleCache within one process (the default
 run). PAGE_CACHE_SECONDS=0 turns the cache off.
+
+Redis away (stopped, or hung: every call gives up after half a second) is a miss, never an error page:
+the page is rendered as if there were no cache, with a warning in the log. After a failure the process
+leaves Redis alone for PAGE_CACHE_RETRY_SECONDS (no request waits on it meanwhile), then makes a new
+generation before it uses the cache again: writes made meanwhile could not say so, and a page stored
+before them must not be served.
 """
 import hashlib
 import logging
@@ -50,6 +56,7 @@ def register(app) -> None:
     if not seconds:
         return
     stale_seconds = app.config.get("PAGE_CACHE_STALE_SECONDS", 60)
+    retry_seconds = float(app.config.get("PAGE_CACHE_RETRY_SECONDS", 5))
     settings = {"CACHE_DEFAULT_TIMEOUT": seconds + stale_seconds,
                 "CACHE_KEY_PREFIX": app.config.get("PAGE_CACHE_PREFIX", "crowdfund:")}
     if app.config.get("CACHE_REDIS_URL"):
@@ -60,7 +67,8 @@ def register(app) -> None:
     cache = Cache()
     cache.init_app(app, config=settings)
     app.extensions["crowdfund_page_cache"] = PageCache(app.extensions["cache"][cache], seconds,
-                                                       shared=bool(app.config.get("CACHE_REDIS_URL")))
+                                                       shared=bool(app.config.get("CACHE_REDIS_URL")),
+                                                       retry_seconds=retry_seconds)
     # Registered last (create_app): the other before_request functions (the request id) run first,
     # and every after_request one (security headers, a fresh request id) runs on a hit too.
     app.before_request(serve_from_cache)
@@ -78,14 +86,37 @@ class PageCache:
     Redis evicts or loses it, the next one cannot repeat an old number (whose pages may still be
     stored); while it is missing nothing is served from or stored in the cache."""
 
-    def __init__(self, backend, seconds: int, shared: bool):
-        self.backend, self.seconds, self.shared = backend, seconds, shared
+    def __init__(self, backend, seconds: int, shared: bool, retry_seconds: float = 5):
+        self.backend, self.seconds, self.shared, self.retry_seconds = backend, seconds, shared, retry_seconds
         self._local = time.time_ns()
+        self._down_until = None  # while Redis is taken as away: the monotonic time to try it again
         if shared:
             try:
                 backend.add(GENERATION_KEY, self._local, timeout=0)  # only if there is none yet
             except Exception:
                 logging.getLogger(__name__).warning("Page cache unreachable at start", exc_info=True)
+                self.failed()
+
+    def failed(self) -> None:
+        """A call to Redis failed: leave it alone for retry_seconds."""
+        self._down_until = time.monotonic() + self.retry_seconds
+
+    def available(self) -> bool:
+        """False while Redis is taken as away. When its time is up, a new generation first (pages
+        stored before the writes made meanwhile must not be served); False again if that fails."""
+        down_until = self._down_until
+        if down_until is None:
+            return True
+        if time.monotonic() < down_until:
+            return False
+        try:
+            self.bump()
+        except Exception:
+            self.failed()
+            return False
+        self._down_until = None
+        logging.getLogger(__name__).info("Page cache reachable again")
+        return True
 
     def generation(self):
         return self.backend.get(GENERATION_KEY) if self.shared else self._local
@@ -150,11 +181,14 @@ def serve_from_cache():
     cache = _cache()
     if cache is None or request.method != "GET" or request.endpoint not in CACHED_ENDPOINTS or not _anonymous():
         return None
+    if not cache.available():
+        return None  # Redis failed a moment ago: render the page, do not wait on it
     key = page_key()
     try:
         generation, stored = cache.lookup(key)
     except Exception:  # a cache that is down is a miss, never an error page
-        current_app.logger.warning("Page cache unreachable", exc_info=True)
+        cache.failed()
+        current_app.logger.warning("Page cache unreachable: pages are rendered without it", exc_info=True)
         return None
     if generation is None:
         return None  # lost (Redis evicted or restarted): nothing is served or stored until a write
@@ -166,7 +200,8 @@ def serve_from_cache():
     try:
         claimed = cache.claim(key)
     except Exception:
-        current_app.logger.warning("Page cache unreachable", exc_info=True)
+        cache.failed()
+        current_app.logger.warning("Page cache unreachable: pages are rendered without it", exc_info=True)
         return None
     if claimed:
         request.environ[CLAIM_ENVIRON] = True
@@ -186,10 +221,12 @@ def store_in_cache(response):
         key, generation = found
         headers = [(name, value) for name, value in response.headers.items()
                    if name.lower() not in PER_RESPONSE_HEADERS and name != "X-Page-Cache"]
+        cache = _cache()
         try:
-            _cache().store(key, generation, response.status_code, headers, response.get_data())
+            cache.store(key, generation, response.status_code, headers, response.get_data())
         except Exception:
-            current_app.logger.warning("Page cache unreachable", exc_info=True)
+            cache.failed()
+            current_app.logger.warning("Page cache unreachable: pages are rendered without it", exc_info=True)
         response.headers["X-Page-Cache"] = "miss"
     release_claim()
     return response
@@ -199,22 +236,25 @@ def release_claim(error=None) -> None:
     """End this request's claim (after its page is stored, or when its render failed)."""
     if not request.environ.pop(CLAIM_ENVIRON, False):
         return
+    cache = _cache()
     try:
-        _cache().release(request.environ[KEY_ENVIRON][0])
+        cache.release(request.environ[KEY_ENVIRON][0])
     except Exception:
+        cache.failed()
         current_app.logger.warning("Page cache unreachable: a claim lasts %s s", CLAIM_SECONDS, exc_info=True)
 
 
 def bump_generation() -> None:
     """Make every stored page stale (after a write)."""
     cache = _cache()
-    if cache is None:
-        return
+    if cache is None or not cache.available():
+        return  # Redis is away: it gets a new generation when it is used again
     try:
         cache.bump()
     except Exception:
-        current_app.logger.warning("Page cache unreachable: its pages may be stale for up to %s s",
-                                   current_app.config.get("PAGE_CACHE_SECONDS"), exc_info=True)
+        cache.failed()
+        current_app.logger.warning("Page cache unreachable: a new generation is made when it answers again",
+                                   exc_info=True)
 
 
 WROTE = "crowdfund_wrote"

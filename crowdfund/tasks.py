@@ -35,6 +35,12 @@ def celery_settings(config) -> dict:
         "timezone": "UTC",
         "enable_utc": True,
         "broker_connection_retry_on_startup": True,
+        # A broker that is down or hung must not hold a request that publishes (the outbox kick): one
+        # connection attempt, a second to connect, two to answer (above kombu's 1 s BRPOP timeout, so
+        # a worker's idle wait is unaffected). A worker's own reconnecting (broker_connection_retry) is
+        # unchanged; a publish that failed in a request is left to the periodic sweep.
+        "broker_connection_timeout": 1,
+        "broker_transport_options": {"max_retries": 0, "socket_connect_timeout": 1, "socket_timeout": 2},
         "worker_hijack_root_logger": False,
         "beat_schedule_filename": str(config["INSTANCE_DIR"] / "celerybeat-schedule"),
         "beat_schedule": {
