@@ -80,6 +80,7 @@ STATIC_503 = STATIC_PAGE.format(title="We’ll be right back",
 # What a 503 asks browsers, Stripe and load balancers to wait before trying again, in seconds.
 RETRY_AFTER_SECONDS = 30
 BARE_LAYOUT = "errors/_bare_layout.html"
+SQLITE_UNAVAILABLE = ("database is locked", "database table is locked", "unable to open", "disk i/o error")
 
 
 def _database_errors() -> tuple:
@@ -99,8 +100,13 @@ def database_unavailable(error) -> bool:
     """True when error says the database cannot be reached or used right now (a refused or broken
     connection, a connect timeout, a pool with no free connection, a lock or statement timeout),
     rather than a bug in a query."""
+    import sqlite3
+
     from sqlalchemy.exc import DBAPIError
 
+    if isinstance(error, DBAPIError) and isinstance(error.orig, sqlite3.Error) and not error.connection_invalidated:
+        # SQLite reports bugs ("no such column") as OperationalError too: only a busy or missing file is away.
+        return any(sign in str(error.orig).lower() for sign in SQLITE_UNAVAILABLE)
     if isinstance(error, _database_errors()):
         return True
     return isinstance(error, DBAPIError) and bool(error.connection_invalidated)

@@ -398,6 +398,8 @@ def _database_gone():
 
 
 def _raise(kind):
+    import sqlite3
+
     import psycopg
     from sqlalchemy.exc import InterfaceError, ProgrammingError, TimeoutError as PoolTimeout
 
@@ -406,6 +408,8 @@ def _raise(kind):
         "psycopg": psycopg.OperationalError("consuming input failed: server closed the connection unexpectedly"),
         "invalidated": InterfaceError("SELECT 1", {}, Exception("connection already closed"), connection_invalidated=True),
         "bad-query": ProgrammingError("SELECT nope", {}, Exception('syntax error at or near "nope"')),
+        "sqlite-locked": OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked")),
+        "sqlite-bug": OperationalError("SELECT nope", {}, sqlite3.OperationalError("no such column: nope")),
     }[kind]
 
 
@@ -563,13 +567,14 @@ def test_the_503_page_is_rendered_without_a_single_query(site):
     assert site.member_name not in page
 
 
-@pytest.mark.parametrize("kind", ["pool-timeout", "psycopg", "invalidated"])
+@pytest.mark.parametrize("kind", ["pool-timeout", "psycopg", "invalidated", "sqlite-locked"])
 def test_a_pool_timeout_or_a_lost_connection_is_a_503(site, kind):
     _assert_unavailable_page(site.member.get(f"/_test/raise/{kind}"))
 
 
-def test_a_bad_query_is_a_500_not_a_503(site):
-    response = site.member.get("/_test/raise/bad-query")
+@pytest.mark.parametrize("kind", ["bad-query", "sqlite-bug"])
+def test_a_bad_query_is_a_500_not_a_503(site, kind):
+    response = site.member.get(f"/_test/raise/{kind}")
     assert response.status_code == 500 and "Something went wrong" in response.get_data(as_text=True)
     assert "Retry-After" not in response.headers
 
@@ -623,3 +628,18 @@ def test_a_database_that_hangs_at_connect_gets_503_after_the_connect_timeout(sit
     assert time.monotonic() - started < 15
     with stalled.app_context():
         db.engine.dispose()
+
+
+def test_production_connections_to_postgresql_give_up_after_the_connect_timeout():
+    """ProductionConfig is read at import: ask a fresh interpreter with production's environment."""
+    import sys
+    from pathlib import Path
+
+    code = "from config import ProductionConfig as C; import json; print(json.dumps(C.SQLALCHEMY_ENGINE_OPTIONS))"
+    for url, expected in (("postgresql://u@db/crowdfund", {"connect_timeout": 7}), ("sqlite:////tmp/x.db", None)):
+        env = {**os.environ, "DATABASE_URL": url, "DB_CONNECT_TIMEOUT": "7"}
+        out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], env=env,
+                             capture_output=True, text=True, check=True).stdout
+        options = json.loads(out)
+        assert options.get("connect_args") == expected, url
+        assert options["pool_pre_ping"] is True
