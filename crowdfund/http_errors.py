@@ -148,9 +148,9 @@ def unavailable_response(error):
 
 
 def _page(status: int, message: str):
-    """The styled error page: with the site's full header, or, when that cannot be rendered (it loads
-    the signed-in user), with the header that needs no database; a database that is away makes it the
-    503 page instead."""
+    """The styled error page, with the site's full header. If rendering it fails because the database
+    is away (the header loads the signed-in user), the 503 page instead; any other failure is raised,
+    to the 500 handler."""
     try:
         return render_template("errors/error.html", status=status, title=_(TITLES.get(status, "Error")),
                                message=message), status
