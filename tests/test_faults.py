@@ -30,7 +30,9 @@ from config import ProductionConfig, TestingConfig
 from crowdfund import create_app
 from crowdfund.extensions import db, limiter
 
-from conftest import PASSWORD, service_missing
+from browser_fixtures import service_missing  # a module name of its own: "conftest" is ambiguous under xdist
+
+PASSWORD = "correct horse battery"  # the make_user factory's (tests/conftest.py)
 
 pytestmark = pytest.mark.xdist_group("faults")  # one worker: one schema, one migration
 
