@@ -120,3 +120,31 @@ def test_backer_signs_up_pledges_and_is_charged_after_the_deadline(smoke, page):
     assert page.get_by_role("status").inner_text() == "This campaign is: Funded"
     smoke.inbox.wait_for(email, "Receipt: your pledge to Second oven for the smoke bakery was charged")
     assert page.console_errors == []
+
+
+def test_a_double_submitted_pledge_form_makes_one_pledge_across_both_workers(smoke, client):
+    """Eight copies of the same pledge form sent at once (a double click, several tabs), each on a new
+    connection so both gunicorn workers take some: the database lets one open pledge exist; every
+    submission lands on that pledge's card page or edit page, never a 500 or a second pledge."""
+    title = "Double click bakery"
+    slug = smoke.seed_live_campaign(title=title, goal=5_000)
+    token = client.csrf_token("/signup")
+    signed_up = client.request("POST", "/signup", {"csrf_token": token, "email": "dee.smoke@example.com",
+                                                   "display_name": "Dee Backer", "password": PASSWORD})
+    assert signed_up.status == 200, signed_up.body[:2000]
+    token = client.csrf_token(f"/c/{slug}/pledge")
+
+    def submit(number):
+        answer = client.request("POST", f"/c/{slug}/pledge", {"csrf_token": token, "reward": "none", "amount": "25"},
+                                headers={"X-Request-ID": f"smoke-double-{number}"})
+        return answer.status, answer.body
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(submit, range(8)))
+
+    assert [status for status, _ in answers] == [200] * 8, [body[:300] for _, body in answers]
+    mine = client.request("GET", "/me/pledges").body
+    assert mine.count(title) == 1, mine
+    served_by = {pid for pid, _ in re.findall(r"^<(\d+)> (smoke-double-\d+) ", smoke.log("gunicorn.log"),
+                                              re.MULTILINE)}
+    assert served_by, smoke.log("gunicorn.log")[-2000:]
