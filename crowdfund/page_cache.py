@@ -38,6 +38,8 @@ from flask_caching import Cache
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from crowdfund.unit_of_work import after_commit
+
 CACHED_ENDPOINTS = frozenset({
     "discovery.home", "discovery.discover", "discovery.search", "campaigns.show", "campaigns.widget",
     "updates.index",
@@ -257,26 +259,17 @@ def bump_generation() -> None:
                                    exc_info=True)
 
 
-WROTE = "crowdfund_wrote"
+def _bump_after_commit(session) -> None:
+    # Once per transaction, however many writes; a rolled-back transaction bumps nothing.
+    after_commit(bump_generation, session=session, key="page-cache-generation")
 
 
 @event.listens_for(Session, "after_flush")
 def _flushed(session, flush_context):
-    session.info[WROTE] = True
+    _bump_after_commit(session)
 
 
 @event.listens_for(Session, "do_orm_execute")
 def _executed(state):
     if state.is_insert or state.is_update or state.is_delete:
-        state.session.info[WROTE] = True
-
-
-@event.listens_for(Session, "after_commit")
-def _committed(session):
-    if session.info.pop(WROTE, False):
-        bump_generation()
-
-
-@event.listens_for(Session, "after_rollback")
-def _rolled_back(session):
-    session.info.pop(WROTE, None)
+        _bump_after_commit(state.session)
