@@ -93,6 +93,8 @@ class Config:
     # with a broker), "thread" (a dispatcher thread in the web process; the default without one) or
     # "inline" (at once after commit, in the committing thread: the tests).
     OUTBOX_DISPATCH = _env("OUTBOX_DISPATCH")
+    # Delivered events are kept this many days (to see what was sent), then the periodic job deletes them.
+    OUTBOX_KEEP_DAYS = int(_env("OUTBOX_KEEP_DAYS", 7))
 
     # Stripe. Without a secret key the app talks to the localstripe stand-in at STRIPE_API_BASE
     # (started by `make run` and by the tests) and says "test mode" on every page.

@@ -2,8 +2,9 @@
 web process closes due campaigns every TICK_INTERVAL_SECONDS. The job is idempotent and
 safe to run concurrently, so several processes doing it is harmless."""
 import threading
+from datetime import timedelta
 
-from flask import Flask
+from flask import Flask, current_app
 
 
 def run_periodic_jobs(now=None) -> dict:
@@ -14,7 +15,7 @@ def run_periodic_jobs(now=None) -> dict:
     from crowdfund.clock import utcnow
     from crowdfund.extensions import db
     from crowdfund.notifications.services import queue_ending_soon
-    from crowdfund.outbox import dispatch_due
+    from crowdfund.outbox import dispatch_due, forget_delivered
     from crowdfund.settlement.charging import run_payment_jobs
     from crowdfund.settlement.refunds import resolve_open_refunds
     from crowdfund.settlement.releases import run_release_jobs
@@ -34,6 +35,8 @@ def run_periodic_jobs(now=None) -> dict:
         queue_ending_soon(now)  # followers' "48 hours left" email, once each (notifications)
         # Events whose dispatch after commit was lost (a broker away, a process killed) or failed.
         dispatch_due()
+        forget_delivered(now - timedelta(days=int(current_app.config["OUTBOX_KEEP_DAYS"])))
+        db.session.commit()
         return result
     except Exception:
         db.session.rollback()

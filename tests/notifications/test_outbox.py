@@ -215,3 +215,20 @@ def test_in_the_default_run_a_dispatcher_thread_sends_the_email_after_the_reques
 
     assert smtp_inbox.recipients() == ["ann@example.com"]
     assert undelivered_count() == 0
+
+
+def test_the_periodic_job_forgets_delivered_events_after_the_keep_days_and_nothing_else(app):
+    now = utcnow()
+    db.session.add_all([
+        OutboxEvent(kind="test.old", payload="{}", created_at=now - timedelta(days=9),
+                    available_at=now - timedelta(days=9), delivered_at=now - timedelta(days=8)),
+        OutboxEvent(kind="test.recent", payload="{}", created_at=now - timedelta(days=2),
+                    available_at=now - timedelta(days=2), delivered_at=now - timedelta(days=2)),
+        OutboxEvent(kind="test.waiting", payload="{}", created_at=now - timedelta(days=9),
+                    available_at=now + timedelta(hours=1))])
+    db.session.commit()
+
+    run_periodic_jobs(now)
+
+    kinds = sorted(db.session.execute(db.select(OutboxEvent.kind)).scalars())
+    assert kinds == ["test.recent", "test.waiting"]
