@@ -76,9 +76,6 @@ def register_extensions(app) -> None:
 
     babel.init_app(app, locale_selector=select_locale)
     limiter.init_app(app)
-    from crowdfund.media.services import register as register_media
-
-    register_media(app)
 
 
 def register_blueprints(app) -> None:

@@ -47,12 +47,6 @@ ACYCLIC = ("crowdfund.campaigns.lifecycle", "crowdfund.settlement.charging",
            "crowdfund.ticker")
 
 
-# Violations in files being rewritten by others as this contract landed (issue 14); each is a
-# one-line import change or goes with the outbox conversion. The test fails when one is fixed and
-# still listed here, so this list only shrinks. Do not add to it.
-KNOWN_VIOLATIONS: set[tuple[str, str]] = set()
-KNOWN_CYCLES_THROUGH = ("crowdfund.notifications.services", "crowdfund.tasks")
-
 
 def layer_of(module: str) -> str | None:
     for layer, pattern in RULES:
@@ -84,26 +78,18 @@ def test_every_module_is_placed_in_a_layer(graph):
 
 
 def test_no_layer_imports_a_higher_one(graph):
-    violations, known = [], set()
+    violations = []
     for importer in sorted(graph.modules):
         importer_rank = LAYERS.index(layer_of(importer) or "web")
         for imported in sorted(graph.find_modules_directly_imported_by(importer)):
             imported_layer = layer_of(imported)
             if imported_layer is None or LAYERS.index(imported_layer) >= importer_rank:
                 continue
-            if (importer, imported) in KNOWN_VIOLATIONS:
-                known.add((importer, imported))
-                continue
             for detail in graph.get_import_details(importer=importer, imported=imported) or [{}]:
                 violations.append(
                     f"{importer} ({LAYERS[importer_rank]}) imports {imported} ({imported_layer})"
                     f" at line {detail.get('line_number', '?')}: {detail.get('line_contents', '')}")
     assert violations == [], "\n".join(violations)
-    assert KNOWN_VIOLATIONS - known == set(), "fixed: remove these from KNOWN_VIOLATIONS"
-
-
-def _through(edge, chain) -> bool:
-    return any(chain[i:i + 2] == edge for i in range(len(chain) - 1))
 
 
 def test_no_import_cycle_among_the_money_path_and_jobs(graph):
@@ -113,6 +99,6 @@ def test_no_import_cycle_among_the_money_path_and_jobs(graph):
     for a, b in combinations(modules, 2):
         there = graph.find_shortest_chain(importer=a, imported=b)
         back = graph.find_shortest_chain(importer=b, imported=a)
-        if there and back and not _through(KNOWN_CYCLES_THROUGH, there + back):
+        if there and back:
             cycles.append(" -> ".join(there) + "  and back  " + " -> ".join(back))
     assert cycles == [], "\n".join(cycles)

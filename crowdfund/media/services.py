@@ -64,11 +64,6 @@ def _delete_files(names: list[str]) -> None:
             current_app.logger.warning("could not delete media file %s", name, exc_info=True)
 
 
-def register(app) -> None:
-    """Nothing left to register: deleting files after commit goes through unit_of_work.after_commit.
-    Kept until create_app stops calling it."""
-
-
 def image_url(name: str) -> str:
     """Where the browser loads one file from."""
     return get_storage().public_url(name) or url_for("media.file", name=name)

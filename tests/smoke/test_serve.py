@@ -88,7 +88,7 @@ def test_backer_signs_up_pledges_and_is_charged_after_the_deadline(smoke, page):
     form.get_by_role("button", name="Sign up").click()
     page.wait_for_url(lambda url: "/signup" not in url)
 
-    # The web worker sent the confirmation email by SMTP; its link starts with PUBLIC_URL.
+    # The Celery worker sent the confirmation email (an outbox event) by SMTP; its link starts with PUBLIC_URL.
     text = smoke.inbox.wait_for(email, "Confirm your email address")
     link = re.search(r"http://\S+/verify/\S+", text).group(0)
     assert link.startswith(smoke.url + "/verify/")
