@@ -109,9 +109,10 @@ def card(pledge_id):
     if pledge.state not in services.CHANGEABLE_STATES or not pledge.campaign.is_open(utcnow()):
         return redirect(url_for("pledges.show", pledge_id=pledge.id))
     try:
-        client_secret = gateway.setup_intent_client_secret(pledge.stripe_setup_intent_id)
+        client_secret = checkout.card_form_secret(pledge)
     except gateway.GatewayError:
         abort(503, _payment_unavailable())
+    pledge = services.pledge_for_backer(pledge_id, current_user)  # read again after the Stripe call
     return render_template("pledges/card.html", pledge=pledge, campaign=pledge.campaign, form=EmptyForm(),
                            client_secret=client_secret, publishable_key=gateway.publishable_key(),
                            stripe_js_url=gateway.stripe_js_url())

@@ -75,13 +75,16 @@ def _charge(pledge_id: int, expected_attempts: int, now: datetime, off_session: 
         return ChargeResult("skipped", None, message=_("This pledge is being charged already."))
     attempt_key = idempotency_key(pledge_id, expected_attempts + 1)
     pledge, campaign = _load_for_charge(pledge_id)
-    if not (pledge.stripe_customer_id and pledge.stripe_payment_method_id):
+    customer_id, card_id = pledge.stripe_customer_id, pledge.stripe_payment_method_id
+    amount, currency, campaign_id = pledge.amount, campaign.currency, campaign.id
+    db.session.commit()  # no transaction open while Stripe is called
+    if not (customer_id and card_id):
         result = ChargeResult("failed", None, error_code=NO_CARD, message=_("No card is saved for this pledge."))
     else:
         try:
             result = gateway.charge(
-                pledge.stripe_customer_id, pledge.stripe_payment_method_id, pledge.amount, campaign.currency,
-                attempt_key, {"pledge_id": str(pledge_id), "campaign_id": str(campaign.id), "attempt_key": attempt_key},
+                customer_id, card_id, amount, currency, attempt_key,
+                {"pledge_id": str(pledge_id), "campaign_id": str(campaign_id), "attempt_key": attempt_key},
                 off_session=off_session)
         except GatewayError as error:
             return _leave_unknown(attempt_id, now, str(error))
@@ -142,23 +145,25 @@ def _resolve_open_attempt(pledge_id: int, now: datetime) -> ChargeResult | None:
     if taken.rowcount != 1:
         return ChargeResult("skipped", None, message=_("This pledge is being charged already."))
     pledge = db.session.get(Pledge, pledge_id)
+    attempt_id, attempt, payment_intent_id = last.id, last.attempt, last.payment_intent_id
+    customer_id = pledge.stripe_customer_id
+    db.session.commit()  # no transaction open while Stripe is asked
     try:
-        if last.payment_intent_id:
-            result = gateway.payment_intent_result(last.payment_intent_id)
+        if payment_intent_id:
+            result = gateway.payment_intent_result(payment_intent_id)
         else:
-            result = gateway.find_payment_intent(pledge.stripe_customer_id, "attempt_key",
-                                                 idempotency_key(pledge_id, last.attempt))
+            result = gateway.find_payment_intent(customer_id, "attempt_key", idempotency_key(pledge_id, attempt))
     except GatewayError as error:
-        return _leave_unknown(last.id, now, str(error))
+        return _leave_unknown(attempt_id, now, str(error))
     if result is None:  # Stripe never made it: nothing was charged, so a new attempt is safe
-        _close_attempt(last.id, "failed", None, "lost", now)
+        _close_attempt(attempt_id, "failed", None, "lost", now)
         campaign = db.session.get(Campaign, pledge.campaign_id)
         if campaign.funding_model == "flexible" and campaign.state != "successful":
             # A charge at pledge time that never reached Stripe: the backer pays again from the card page.
             transition_where("pending", Pledge.id == pledge_id, from_states=("active",))
         db.session.commit()
         return None
-    return _finish(last.id, pledge, db.session.get(Campaign, pledge.campaign_id), result, now)
+    return _finish(attempt_id, pledge, db.session.get(Campaign, pledge.campaign_id), result, now)
 
 
 def _leave_unknown(attempt_id: int, now: datetime, message: str) -> ChargeResult:

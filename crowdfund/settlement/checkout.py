@@ -81,6 +81,14 @@ def _give_back_unstarted(pledge_id: int) -> None:
     db.session.commit()
 
 
+def card_form_secret(pledge: Pledge) -> str:
+    """The client secret of the pledge's SetupIntent for the card page, read back from Stripe (never
+    stored) after ending the page's read transaction. Raises gateway.GatewayError."""
+    setup_intent_id = pledge.stripe_setup_intent_id
+    _end_transaction()
+    return gateway.setup_intent_client_secret(setup_intent_id)
+
+
 def new_card_setup(pledge: Pledge, user, now: datetime) -> None:
     """A fresh SetupIntent to save a (new) card for a pending or active pledge; the saved card stays in
     use until the new one is confirmed. COMMITS. Raises gateway.GatewayError (nothing changed)."""

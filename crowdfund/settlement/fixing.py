@@ -40,22 +40,27 @@ def authentication_secret(pledge: Pledge) -> str:
     """The client secret with which the browser confirms the pledge's PaymentIntent (read back
     from Stripe, never stored). Raises GatewayError when Stripe cannot be reached."""
     _require_errored(pledge)
-    return gateway.payment_intent_client_secret(pledge.stripe_payment_intent_id)
+    payment_intent_id = pledge.stripe_payment_intent_id
+    db.session.commit()  # ends the page's read: no transaction open while Stripe is asked
+    return gateway.payment_intent_client_secret(payment_intent_id)
 
 
 def confirm_authentication(pledge: Pledge, now: datetime) -> ChargeResult:
-    """After the browser's 3-D Secure step: read the PaymentIntent back; succeeded → collected
-    (idempotent with the webhook). A failed authentication leaves the pledge errored with that
-    reason, so the page then offers a new card. Flushes; the caller commits."""
+    """After the browser's 3-D Secure step: read the PaymentIntent back (no transaction open);
+    succeeded → collected (idempotent with the webhook). A failed authentication leaves the pledge
+    errored with that reason, so the page then offers a new card. COMMITS."""
     _require_errored(pledge)
     if not pledge.stripe_payment_intent_id:
         raise IllegalTransition(_("This pledge has no payment to confirm."))
-    result = gateway.payment_intent_result(pledge.stripe_payment_intent_id)
+    pledge_id, payment_intent_id = pledge.id, pledge.stripe_payment_intent_id
+    db.session.commit()
+    result = gateway.payment_intent_result(payment_intent_id)
+    pledge = db.session.get(Pledge, pledge_id)
     if result.status == "succeeded":
         record_successful_charge(pledge, result.payment_intent_id, result.charge_id, pledge.amount, now)
     elif result.status == "failed":
         pledge.last_error = (result.error_code or "payment_failed")[:200]
-        db.session.flush()
+    db.session.commit()
     return result
 
 
@@ -67,42 +72,54 @@ def start_new_card(pledge: Pledge, earlier_setup_intent_id: str | None = None) -
     _require_errored(pledge)
     if not pledge.stripe_customer_id:
         raise IllegalTransition(_("This pledge has no payment account yet."))
-    if earlier_setup_intent_id and gateway.setup_intent_belongs_to(
-            earlier_setup_intent_id, pledge.stripe_customer_id, pledge.id):
+    pledge_id, customer_id = pledge.id, pledge.stripe_customer_id
+    db.session.commit()  # ends the page's read: no transaction open while Stripe is asked
+    if earlier_setup_intent_id and gateway.setup_intent_belongs_to(earlier_setup_intent_id, customer_id, pledge_id):
         secret = gateway.reusable_setup_intent(earlier_setup_intent_id)
         if secret:
             return earlier_setup_intent_id, secret
-    return gateway.create_setup_intent(pledge.stripe_customer_id, pledge.id)
+    return gateway.create_setup_intent(customer_id, pledge_id)
 
 
 def add_customer(pledge: Pledge, user) -> None:
-    """Give an errored pledge without a Stripe customer one, so a card can be saved. Flushes."""
+    """Give an errored pledge without a Stripe customer one (made with no transaction open), so a card
+    can be saved. COMMITS."""
     _require_errored(pledge)
+    if pledge.stripe_customer_id:
+        return
+    pledge_id, email, name, user_id = pledge.id, user.email, user.display_name, user.id
+    db.session.commit()
+    customer_id = gateway.create_customer(email, name, user_id)
+    pledge = db.session.get(Pledge, pledge_id)
     if not pledge.stripe_customer_id:
-        pledge.stripe_customer_id = gateway.create_customer(user.email, user.display_name, user.id)
-        db.session.flush()
+        pledge.stripe_customer_id = customer_id
+    db.session.commit()
 
 
 def save_new_card(pledge: Pledge, setup_intent_id: str, now: datetime) -> ChargeResult:
     """Store the card the backer confirmed with the SetupIntent (which must be this pledge's) and
-    charge it at once, on-session. COMMITS (through charge_pledge). ValidationFailed when the
+    charge it at once, on-session. COMMITS (the card, then charge_pledge's claim). ValidationFailed when the
     SetupIntent is not this pledge's or has not succeeded."""
     from crowdfund.pledges.services import forget_card_after_commit
 
     _require_errored(pledge)
-    if not setup_intent_id or not pledge.stripe_customer_id or not gateway.setup_intent_belongs_to(
-            setup_intent_id, pledge.stripe_customer_id, pledge.id):
+    pledge_id, customer_id = pledge.id, pledge.stripe_customer_id
+    db.session.commit()  # the SetupIntent is read with no transaction open
+    if not setup_intent_id or not customer_id or not gateway.setup_intent_belongs_to(
+            setup_intent_id, customer_id, pledge_id):
         raise ValidationFailed(_("That card form has expired. Please enter your card again."))
-    setup = gateway.confirmed_card(setup_intent_id, pledge.stripe_customer_id)
+    setup = gateway.confirmed_card(setup_intent_id, customer_id)
     if setup.status != "succeeded":
         raise ValidationFailed(_("Your card was not confirmed. Please enter it again."))
+    pledge = db.session.get(Pledge, pledge_id)
+    _require_errored(pledge)  # again: it may have been fixed meanwhile (another tab, the webhook)
     old_card = pledge.stripe_payment_method_id
     pledge.stripe_setup_intent_id = setup_intent_id
     pledge.stripe_payment_method_id = setup.payment_method_id
     pledge.card_summary = setup.card_summary
     if old_card and old_card != setup.payment_method_id:
         forget_card_after_commit(old_card)
-    db.session.flush()
+    db.session.commit()
     return charge_pledge(pledge, now, off_session=False)
 
 

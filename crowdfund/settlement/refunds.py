@@ -152,6 +152,7 @@ def _claim(pledge: Pledge, campaign: Campaign, amount: int | None, known: list, 
 def _refund(pledge: Pledge, campaign: Campaign, amount: int | None, reason: str, actor, now: datetime) -> int:
     """Refund amount (None: all that remains) of pledge; COMMITS. Returns the amount refunded (0: nothing left)."""
     pledge_id, payment_intent_id = pledge.id, pledge.stripe_payment_intent_id
+    campaign_id = campaign.id
     db.session.commit()  # step 1 runs with no transaction open
     try:
         known = gateway.refunds_of(payment_intent_id) if payment_intent_id else []
@@ -170,7 +171,7 @@ def _refund(pledge: Pledge, campaign: Campaign, amount: int | None, reason: str,
         raise RefundFailed(_("This pledge has no Stripe payment to refund."))
     try:
         refund_id = gateway.refund(payment_intent_id, amount, f"pledge-{pledge_id}-refund-{number}",
-                                   {"pledge_id": str(pledge_id), "campaign_id": str(campaign.id),
+                                   {"pledge_id": str(pledge_id), "campaign_id": str(campaign_id),
                                     "refund": str(number)})
     except gateway.GatewayError as error:
         # Refused or unreachable: we cannot tell whether Stripe made it, so the claim stays open (and

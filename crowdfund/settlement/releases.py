@@ -100,14 +100,17 @@ def _send(release: Release, campaign: Campaign, now: datetime, look_up: bool) ->
     if not release.amount:
         return _finish(release, campaign, None, now)
     destination = destination_of(campaign)
+    release_id, amount, tranche = release.id, release.amount, release.tranche
+    currency, campaign_id = campaign.currency, campaign.id
+    db.session.commit()  # no transaction open while Stripe is called
     try:
-        transfer_id = gateway.find_transfer(group, "release_id", str(release.id)) if look_up else None
+        transfer_id = gateway.find_transfer(group, "release_id", str(release_id)) if look_up else None
         if transfer_id is None:
             if destination is None:
                 raise GatewayError(_("The founder's payout account cannot receive transfers."))
             transfer_id = gateway.create_transfer(
-                release.amount, campaign.currency, destination, group, f"release-{release.id}",
-                {"release_id": str(release.id), "campaign_id": str(campaign.id), "tranche": release.tranche})
+                amount, currency, destination, group, f"release-{release_id}",
+                {"release_id": str(release_id), "campaign_id": str(campaign_id), "tranche": tranche})
     except GatewayError as error:
         db.session.execute(
             update(Release).where(Release.id == release.id, Release.state == "transferring")

@@ -1,13 +1,14 @@
 """No Stripe call while the database is locked: before every HTTP request to Stripe (the stand-in here),
 a probe on a connection of its own checks that nobody holds what a slow Stripe answer would block —
 on SQLite the write lock (BEGIN IMMEDIATE with no wait), on PostgreSQL the rows of the money tables
-(SELECT … FOR UPDATE NOWAIT). Then the money paths are walked: pledging on a limited reward, saving a
+(SELECT … FOR UPDATE NOWAIT) — and that the app code making the call has no transaction open at all. Then the money paths are walked: pledging on a limited reward, saving a
 card, a flexible charge, the deadline's charges, a declined card fixed, refunds, webhooks, a release."""
 import json
 import sqlite3
 import time
 import traceback
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import stripe
@@ -15,6 +16,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
+import crowdfund
 from crowdfund.campaigns.models import RewardTier
 from crowdfund.clock import utcnow
 from crowdfund.extensions import db
@@ -62,9 +64,26 @@ def lock_probe(app, monkeypatch):
                     probe.rollback()
 
     real_request = stripe.RequestsClient.request
+    package = str(Path(crowdfund.__file__).parent)
+    gateway_file = gateway.__file__
+
+    def app_caller() -> str | None:
+        """The app module (not a test, not the gateway) that asked for this Stripe call, if any; None
+        also for an after-commit action (the session still says "in a transaction" while it runs
+        them, but the database transaction has committed)."""
+        stack = traceback.extract_stack()
+        if any(frame.filename.endswith("crowdfund/unit_of_work.py") for frame in stack):
+            return None
+        for frame in stack[::-1]:
+            if frame.filename == gateway_file or "/stripe/" in frame.filename or frame.filename == __file__:
+                continue
+            return frame.filename if frame.filename.startswith(package) else None
+        return None
 
     def probed_request(self, method, url, headers, post_data=None):
         reason = locked()
+        if not reason and app_caller() and db.session().in_transaction():
+            reason = f"{app_caller()} holds a database transaction open (a snapshot, table locks for DDL)"
         if reason:
             where = "".join(traceback.format_stack(limit=12)[:-1])
             found.append(f"{method.upper()} {url} while locked ({reason}):\n{where}")
@@ -139,3 +158,53 @@ def test_the_probe_sees_a_stripe_call_made_under_a_lock(app, stripe_standin, loc
     finally:
         db.session.rollback()
     assert len(lock_probe) == 1 and "while locked" in lock_probe[0]
+
+
+def test_fixing_stopping_and_releasing_call_stripe_with_nothing_locked(app, stripe_standin, lock_probe, make_campaign,
+                                                                       make_user, make_pledge, login, founder):
+    import sys
+
+    from crowdfund.accounts.models import User
+    from crowdfund.campaigns.models import Campaign
+    from crowdfund.payouts import releases
+    from crowdfund.settlement import releases as sending, stops
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "payouts"))
+    from test_releases_support import onboard_founder  # noqa: E402  (tests/payouts)
+
+    from charging_support import AFTER_DEADLINE, LAUNCHED, data_attribute, pledge_with_card
+    from collected_pledges import collected_pledge
+
+    founder_id = founder.id  # the periodic job ends the session: objects loaded before it are detached
+    # A card declined at the deadline, replaced on the fix page by a card that works.
+    campaign = make_campaign(state="live", goal=10_000, launched_at=LAUNCHED, duration_days=30)
+    declined = pledge_with_card(make_user, make_pledge, campaign, DECLINED, amount=12_000)
+    run_periodic_jobs(AFTER_DEADLINE)
+    backer_client = login(db.session.get(User, declined.backer_id))
+    page = backer_client.get(f"/pledges/{declined.id}/fix")
+    setup_intent_id = data_attribute(page.text, 'name="setup_intent_id" value')
+    card = gateway.client().v1.payment_methods.create(
+        params={"type": "card", "card": {"number": VISA, "exp_month": 12, "exp_year": 2034, "cvc": "123"}})
+    gateway.client().v1.setup_intents.confirm(setup_intent_id, params={"payment_method": card.id})
+    assert backer_client.post(f"/pledges/{declined.id}/fix/card",
+                              data={"setup_intent_id": setup_intent_id}).status_code == 302
+    assert fresh_pledge(declined.id).state == "collected"
+
+    # A flexible campaign with money in, cancelled by its founder: every backer refunded.
+    flexible = make_campaign(state="live", funding_model="flexible")
+    for amount in (2500, 4000):
+        collected_pledge(make_pledge, flexible, amount=amount)
+    outcome = stops.cancel_campaign(db.session.get(Campaign, flexible.id),
+                                    db.session.get(User, flexible.founder_id), "Supplier went bust", utcnow())
+    assert (outcome.refunded, outcome.failed) == (2, [])
+
+    # A successful campaign's first tranche sent to its founder's payout account.
+    app.config["FIRST_TRANCHE_BP"] = 2000
+    founder = db.session.get(User, founder_id)
+    funded = make_campaign(founder=founder, state="successful")
+    collected_pledge(make_pledge, funded, amount=5000)
+    onboard_founder(founder)
+    assert sending.run_release_jobs(utcnow()).get("transferred") == 1
+    assert [r.state for r in releases.releases_of(funded.id)] == ["transferred"]
+
+    assert lock_probe == [], "\n\n".join(lock_probe)
