@@ -2,7 +2,8 @@
 the file is judged by its content, opened under a pixel limit, decoded no larger than the
 biggest variant needs (JPEG draft mode), turned upright by its EXIF orientation, and
 re-encoded as WebP and JPEG at a few widths. Re-encoding keeps only pixels: no EXIF, GPS,
-XMP, comments or bytes appended after the image survive."""
+XMP, comments, PNG text chunks, colour profiles or bytes appended after the image survive
+(image.info is emptied before encoding)."""
 import warnings
 from dataclasses import dataclass, field
 from io import BytesIO
@@ -144,6 +145,11 @@ def process_image(data: bytes, kind: str, *, max_pixels: int, max_bytes: int) ->
         side = min(image.size)
         size = min(side, top)
         image = ImageOps.fit(image, (size, size), Image.LANCZOS)
+    # Nothing of the original's metadata goes on: Pillow's encoders write some of image.info
+    # unasked (a JPEG comment, and whatever a later Pillow adds), and info travels through
+    # convert() and resize(). The colour profile was applied above (or the pixels are greyscale
+    # and it is dropped); variants are sRGB without one.
+    image.info = {}
     widths = variant_widths(kind, image.width)
     result = ProcessedImage(width=widths[-1], height=max(1, round(image.height * widths[-1] / image.width)),
                             widths=widths)
