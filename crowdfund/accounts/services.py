@@ -1,4 +1,5 @@
 """Accounts: sign-up, passwords, email tokens, roles. Functions flush; callers commit."""
+import secrets
 from datetime import timedelta
 from functools import lru_cache
 from importlib import resources
@@ -6,6 +7,7 @@ from importlib import resources
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from crowdfund.accounts.models import ROLES, LoginSession, User
 from crowdfund.accounts.models import make_token, user_from_token  # noqa: F401  (email tokens live with User)
@@ -57,9 +59,27 @@ def register_user(email: str, display_name: str, password: str, role: str = "bac
     return user
 
 
+_dummy_hashes: dict[str, str] = {}
+
+
+def _dummy_password_hash() -> str:
+    """A hash of a random password, made once per process with the app's PASSWORD_HASH_METHOD:
+    what an unknown email's log-in is checked against, so it costs the same as a real one."""
+    method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt")
+    if method not in _dummy_hashes:
+        _dummy_hashes[method] = generate_password_hash(secrets.token_urlsafe(16), method=method)
+    return _dummy_hashes[method]
+
+
 def authenticate(email: str, password: str) -> User | None:
+    """The user with this email and password, or None. The same work either way: an unknown email
+    still has a password hash checked (a dummy one), so the time taken does not tell which emails
+    have accounts."""
     user = find_user_by_email(email)
-    if user is None or not user.check_password(password):
+    if user is None:
+        check_password_hash(_dummy_password_hash(), password)
+        return None
+    if not user.check_password(password):
         return None
     return user
 

@@ -257,3 +257,39 @@ def test_the_periodic_job_deletes_login_sessions_past_their_time(app, make_user)
 
     owners = db.session.execute(db.select(LoginSession.user_id)).scalars().all()
     assert owners == [fresh_id]
+
+
+@pytest.mark.parametrize("email", ["ann@example.com", "nobody@example.com"], ids=["wrong-password", "unknown-email"])
+def test_login_checks_one_password_hash_whether_or_not_the_account_exists(app, client, make_user, monkeypatch, email):
+    """The same work for an unknown email as for a wrong password (no timers: the hash check is
+    counted), against a hash made with the app's PASSWORD_HASH_METHOD."""
+    import werkzeug.security
+
+    from crowdfund.accounts import models, services
+
+    make_user(email="ann@example.com")
+    checked = []
+
+    def spy(pwhash, password):
+        checked.append(pwhash)
+        return werkzeug.security.check_password_hash(pwhash, password)
+
+    monkeypatch.setattr(models, "check_password_hash", spy)
+    monkeypatch.setattr(services, "check_password_hash", spy)
+
+    response = client.post("/login", data={"email": email, "password": "not the password"})
+
+    assert response.status_code == 422
+    assert len(checked) == 1
+    assert checked[0].startswith(app.config["PASSWORD_HASH_METHOD"].split(":")[0] + ":")
+    assert checked[0].split("$")[0] == app.config["PASSWORD_HASH_METHOD"]
+
+
+def test_the_dummy_password_hash_is_made_once_per_process(app, make_user):
+    from crowdfund.accounts import services
+
+    with app.test_request_context():
+        assert services.authenticate("nobody@example.com", "whatever password") is None
+        first = services._dummy_password_hash()
+        assert services.authenticate("someone@example.com", "whatever password") is None
+        assert services._dummy_password_hash() is first
