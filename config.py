@@ -146,6 +146,7 @@ class Config:
     # the periodic job deletes its login session row (crowdfund/accounts/services.py).
     LOGIN_SESSION_DAYS = int(_env("LOGIN_SESSION_DAYS", 365))
     REMEMBER_COOKIE_DURATION = timedelta(days=LOGIN_SESSION_DAYS)
+    LOGIN_IDLE_DAYS = int(_env("LOGIN_IDLE_DAYS", 30))  # and a browser unused this long signs in again
     WTF_CSRF_TIME_LIMIT = None
     PAGE_SIZE = 12
     PASSWORD_HASH_METHOD = "scrypt"

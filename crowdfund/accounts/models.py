@@ -77,12 +77,17 @@ class User(UserMixin, db.Model):
 class LoginSession(db.Model):
     """One signed-in browser. Its key is in that browser's session and remember-me cookies (signed
     client-side, so a copy keeps working); logging out deletes the row, and a copy of either cookie
-    then signs no one in, while the user's other browsers stay signed in."""
+    then signs no one in, while the user's other browsers stay signed in. It lasts LOGIN_SESSION_DAYS
+    from its start, and ends sooner once unused for LOGIN_IDLE_DAYS."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
     key: Mapped[str] = mapped_column(String(64), unique=True, default=_new_login_id)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the browser last used it, to the day: written at most once a day per session (a write per
+    # request would cost a commit and make the page cache's stored pages stale). A session unused for
+    # LOGIN_IDLE_DAYS signs no one in (accounts/services.py).
+    last_used_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 # --- signed email tokens (confirmation, password reset) ------------------------------------------

@@ -6,7 +6,8 @@ from importlib import resources
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func
+from sqlalchemy import func, or_
+from sqlalchemy.exc import DBAPIError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from crowdfund.accounts.models import ROLES, LoginSession, User
@@ -104,26 +105,67 @@ def start_login_session(user: User) -> str:
     return user.login_session_id
 
 
+# How often a login session's last use is written down: once a day at most, per session.
+LAST_USED_RESOLUTION = timedelta(days=1)
+
+
 def user_for_login_session(session_id: str) -> User | None:
-    """The user whose login session this is, while it lasts: None once it was ended or the
-    user's password changed (which changes the login_id), in one query."""
+    """The user whose login session this is, while it lasts: None once it was ended, the user's
+    password changed (which changes the login_id), it is LOGIN_SESSION_DAYS old or it went unused
+    for LOGIN_IDLE_DAYS; in one query. Its last use is recorded when a day has passed since the
+    recorded one (_record_use)."""
     login_id, _dot, key = (session_id or "").partition(".")
     if not login_id or not key:
         return None
-    return db.session.execute(
-        db.select(User).join(LoginSession, LoginSession.user_id == User.id)
+    now = utcnow()
+    row = db.session.execute(
+        db.select(User, LoginSession.last_used_at).join(LoginSession, LoginSession.user_id == User.id)
         .where(User.login_id == login_id, LoginSession.key == key,
-               LoginSession.created_at > _oldest_login_session(utcnow()))).scalar_one_or_none()
+               LoginSession.created_at > _oldest_login_session(now),
+               LoginSession.last_used_at > _last_use_of_idle_session(now))).one_or_none()
+    if row is None:
+        return None
+    user, last_used_at = row
+    if now - last_used_at >= LAST_USED_RESOLUTION:
+        _record_use(key, now)
+    return user
+
+
+def _record_use(key: str, now) -> None:
+    """Write down that login session `key` was used now, in a short transaction of its own: the
+    request's own transaction may never commit (a GET), and this must not commit anything of it.
+    Through a connection, not the ORM session, so it does not count as a write that makes the page
+    cache's stored pages stale (no public page shows it). A failure (a lock held too long) is logged
+    and skipped: a later request records the use."""
+    table = LoginSession.__table__
+    try:
+        with db.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql("SET LOCAL lock_timeout = '2s'")
+            connection.execute(table.update().where(table.c.key == key, table.c.last_used_at < now)
+                               .values(last_used_at=now))
+    except DBAPIError:
+        current_app.logger.warning("Could not record the use of a login session; a later request will",
+                                   exc_info=True)
 
 
 def _oldest_login_session(now):
     return now - timedelta(days=current_app.config["LOGIN_SESSION_DAYS"])
 
 
+def _last_use_of_idle_session(now):
+    """A login session last used at or before this is idle past LOGIN_IDLE_DAYS. Uses are recorded
+    to the day, so a browser is asked to sign in again after between LOGIN_IDLE_DAYS - 1 and
+    LOGIN_IDLE_DAYS days without use."""
+    return now - timedelta(days=current_app.config["LOGIN_IDLE_DAYS"])
+
+
 def end_old_login_sessions(now) -> int:
-    """Delete the login sessions older than LOGIN_SESSION_DAYS (they sign no one in any more: the
-    browsers that never logged out). Run by the periodic job; returns how many. Flushes."""
-    old = LoginSession.created_at <= _oldest_login_session(now)
+    """Delete the login sessions older than LOGIN_SESSION_DAYS or unused for LOGIN_IDLE_DAYS (they
+    sign no one in any more: the browsers that never logged out, or went quiet). Run by the periodic
+    job; returns how many. Flushes."""
+    old = or_(LoginSession.created_at <= _oldest_login_session(now),
+              LoginSession.last_used_at <= _last_use_of_idle_session(now))
     # Looked for first: a DELETE through the session counts as a write and would make every stored
     # public page stale (crowdfund/page_cache.py) on every run, though there is rarely anything to delete.
     if not db.session.scalar(db.select(db.exists().where(old))):

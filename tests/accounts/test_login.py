@@ -293,3 +293,95 @@ def test_the_dummy_password_hash_is_made_once_per_process(app, make_user):
         first = services._dummy_password_hash()
         assert services.authenticate("someone@example.com", "whatever password") is None
         assert services._dummy_password_hash() is first
+
+
+# --- the idle timeout: a browser unused for LOGIN_IDLE_DAYS signs in again ------------------------
+
+def _move_clock(monkeypatch, days: float) -> None:
+    from crowdfund.accounts import services
+
+    moved = utcnow() + timedelta(days=days)
+    monkeypatch.setattr(services, "utcnow", lambda: moved)
+
+
+def _last_used(user):
+    db.session.expire_all()
+    return db.session.execute(db.select(LoginSession.last_used_at)
+                              .where(LoginSession.user_id == user.id)).scalar_one()
+
+
+def test_a_browser_unused_for_login_idle_days_must_sign_in_again(app, client, make_user, monkeypatch):
+    assert app.config["LOGIN_IDLE_DAYS"] == 30
+    user = make_user()
+    client.post("/login", data={"email": user.email, "password": PASSWORD, "remember": "y"})
+    assert client.get("/me/settings").status_code == 200
+
+    _move_clock(monkeypatch, 31)
+
+    assert client.get("/me/settings").status_code == 302  # the session cookie no longer signs in
+    client.delete_cookie("session")
+    assert client.get("/me/settings").status_code == 302  # nor the remember-me cookie
+
+
+def test_a_browser_used_within_the_idle_limit_stays_signed_in(app, client, make_user, monkeypatch):
+    user = make_user()
+    client.post("/login", data={"email": user.email, "password": PASSWORD, "remember": "y"})
+
+    for days in (29, 58, 87):  # each visit within 30 days of the last: the idle window moves on
+        _move_clock(monkeypatch, days)
+        assert client.get("/me/settings").status_code == 200, days
+    client.delete_cookie("session")
+    assert client.get("/me/settings").status_code == 200  # the remember-me cookie too
+
+    _move_clock(monkeypatch, 87 + 31)
+    assert client.get("/me/settings").status_code == 302
+
+
+def test_the_last_use_is_written_at_most_once_a_day(app, client, make_user, monkeypatch):
+    user = make_user()
+    client.post("/login", data={"email": user.email, "password": PASSWORD})
+    signed_in_at = _last_used(user)
+
+    for hours in (1, 12, 23):
+        _move_clock(monkeypatch, hours / 24)
+        assert client.get("/me/settings").status_code == 200
+        assert _last_used(user) == signed_in_at, hours
+
+    _move_clock(monkeypatch, 25 / 24)
+    assert client.get("/me/settings").status_code == 200
+    assert _last_used(user) - signed_in_at > timedelta(hours=24)
+    recorded = _last_used(user)
+    _move_clock(monkeypatch, 26 / 24)
+    assert client.get("/me/settings").status_code == 200
+    assert _last_used(user) == recorded
+
+
+def test_recording_a_use_does_not_make_cached_pages_stale(app, client, make_user, monkeypatch):
+    """The once-a-day write goes through a connection of its own, not the ORM session whose
+    writes bump the page cache's generation."""
+    from crowdfund import page_cache
+
+    user = make_user()
+    client.post("/login", data={"email": user.email, "password": PASSWORD})
+    bumps = []
+    monkeypatch.setattr(page_cache, "bump_generation", lambda: bumps.append(1))
+
+    _move_clock(monkeypatch, 2)
+    assert client.get("/me/settings").status_code == 200
+    assert _last_used(user) > utcnow() + timedelta(days=1)
+    assert bumps == []
+
+
+def test_the_periodic_job_deletes_idle_login_sessions(app, make_user):
+    idle, used = make_user(), make_user()
+    used_id = used.id
+    for user in (idle, used):
+        app.test_client().post("/login", data={"email": user.email, "password": PASSWORD})
+    db.session.execute(db.update(LoginSession).where(LoginSession.user_id == idle.id)
+                       .values(last_used_at=utcnow() - timedelta(days=app.config["LOGIN_IDLE_DAYS"] + 1)))
+    db.session.commit()
+
+    run_periodic_jobs()
+
+    owners = db.session.execute(db.select(LoginSession.user_id)).scalars().all()
+    assert owners == [used_id]
