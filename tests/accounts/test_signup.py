@@ -142,3 +142,36 @@ def test_signup_with_the_csrf_token_from_the_form_succeeds(csrf_app):
 
 def _user_count() -> int:
     return db.session.execute(db.select(db.func.count(User.id))).scalar_one()
+
+
+def test_asking_whether_emails_have_accounts_through_sign_up_is_rate_limited(app, make_user):
+    """The deliberate trade-off (docs/operations.md, "What the log-in, reset and sign-up forms
+    reveal"): sign-up says an email is taken, but every sign-up attempt from an address counts
+    against SIGNUP_RATE_LIMIT, refused ones included, so it is no way to check emails in bulk; the
+    refusal once limited does not say whether the email has an account."""
+    from flask import g, request_started
+
+    from crowdfund import create_app
+
+    def forget_cached_user(sender, **extra):  # each client its own browser (as in tests/conftest.py)
+        g.pop("_login_user", None)
+        g.pop("csrf_token", None)
+
+    make_user(email="ann@example.com")
+    limited = create_app({**app.config, "RATELIMIT_ENABLED": True, "SIGNUP_RATE_LIMIT": "3 per hour"})
+    request_started.connect(forget_cached_user, limited)
+    with limited.app_context():
+        try:
+            answers = [limited.test_client().post("/signup", data={**GOOD, "email": email}).status_code
+                       for email in ("ann@example.com", "bob@example.com", "ann@example.com")]
+            taken = limited.test_client().post("/signup", data={**GOOD, "email": "ann@example.com"})
+            free = limited.test_client().post("/signup", data={**GOOD, "email": "carol@example.com"})
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+    assert answers == [422, 302, 422]
+    assert taken.status_code == free.status_code == 429
+    assert b"already" not in taken.data
+    assert taken.data.replace(b"ann@", b"X").replace(b"carol@", b"X") == free.data.replace(
+        b"ann@", b"X").replace(b"carol@", b"X")
