@@ -2,6 +2,7 @@
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 
@@ -15,6 +16,16 @@ load_dotenv(BASE_DIR / ".env")
 def _env(name, default=None):
     value = os.environ.get(name)
     return value if value not in (None, "") else default
+
+
+def _env_hosts(name) -> list[str]:
+    """A comma-separated list of host names (no ports), lower case."""
+    return [host.strip().lower() for host in str(_env(name, "")).split(",") if host.strip()]
+
+
+def default_trusted_hosts(public_url: str) -> list[str]:
+    """Development and tests: the host of PUBLIC_URL, 127.0.0.1 and localhost (the test client's)."""
+    return list(dict.fromkeys([urlsplit(public_url).hostname or "127.0.0.1", "127.0.0.1", "localhost"]))
 
 
 def _env_bool(name, default=False):
@@ -153,8 +164,12 @@ class Config:
     LOG_LEVEL = _env("LOG_LEVEL", "INFO")
     # "json": one JSON object per log line with the request id (crowdfund/logs.py); "text": plain.
     LOG_FORMAT = _env("LOG_FORMAT", "text")
-    # Base of links in emails and anything built outside a request.
+    # Base of every absolute link (emails, share links, the embed snippet, the widget, the Atom feed,
+    # Stripe's return URLs), never the request's Host (crowdfund/templating.py absolute_url).
     PUBLIC_URL = _env("PUBLIC_URL", "http://127.0.0.1:5000")
+    # Host names this app answers to (comma-separated; ".example.org" also allows its subdomains); a
+    # request for any other Host gets a 400 (Flask's TRUSTED_HOSTS). PUBLIC_URL's host is always added.
+    TRUSTED_HOSTS = _env_hosts("TRUSTED_HOSTS") or default_trusted_hosts(PUBLIC_URL)
 
 
 class DevelopmentConfig(Config):
@@ -191,6 +206,7 @@ class ProductionConfig(Config):
         _env("RATELIMIT_STORAGE_URI", "")).startswith(("redis://", "rediss://")) else None)
     IN_PROCESS_TICKER = _env_bool("IN_PROCESS_TICKER", False)
     LOG_FORMAT = _env("LOG_FORMAT", "json")
+    TRUSTED_HOSTS = _env_hosts("TRUSTED_HOSTS")  # no default: missing_settings() asks for it
     # SQLAlchemy's pool of psycopg connections, per worker process: checked before use (so a restart of
     # PostgreSQL costs no request an error), renewed hourly; a new connection gives up after
     # DB_CONNECT_TIMEOUT seconds (a database host that accepts and never answers: the page is a 503).
@@ -217,7 +233,9 @@ class ProductionConfig(Config):
         if _env("RATELIMIT_STORAGE_URI", "memory://").startswith("memory://"):
             missing.append("RATELIMIT_STORAGE_URI (redis://host:6379/1, so limits count across workers)")
         if not _env("PUBLIC_URL"):
-            missing.append("PUBLIC_URL (https://your.domain, the base of links in emails)")
+            missing.append("PUBLIC_URL (https://your.domain, the base of every absolute link)")
+        if not _env_hosts("TRUSTED_HOSTS"):
+            missing.append("TRUSTED_HOSTS (your.domain[,other.name]: the Host names answered; others get a 400)")
         if not _env("MAIL_SERVER") and _env("MAIL_BACKEND") != "log":
             missing.append("MAIL_SERVER (SMTP host for receipts and password resets; "
                            "MAIL_BACKEND=log writes emails to the log instead)")

@@ -56,12 +56,16 @@ def load_config(app, config) -> None:
 
 
 def register_proxy_fix(app) -> None:
-    """Behind PROXY_COUNT proxies, take the client's address and scheme from X-Forwarded-*."""
+    """Behind PROXY_COUNT proxies, take the client's address and scheme from X-Forwarded-For/-Proto
+    (never X-Forwarded-Host: links come from PUBLIC_URL); answer only the hosts in TRUSTED_HOSTS."""
+    from crowdfund.http_errors import register_trusted_hosts
+
+    register_trusted_hosts(app)
     count = app.config.get("PROXY_COUNT", 0)
     if count:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)
 
 
 def register_extensions(app) -> None:
@@ -117,7 +121,7 @@ def register_template_helpers(app) -> None:
     from crowdfund.clock import utcnow
     from crowdfund.markdown import render_markdown
     from crowdfund.media.storage import image_url
-    from crowdfund.templating import format_basis_points, format_money, format_time_left
+    from crowdfund.templating import absolute, absolute_url, format_basis_points, format_money, format_time_left
 
     app.jinja_env.filters.update(
         money=format_money,
@@ -129,7 +133,7 @@ def register_template_helpers(app) -> None:
         timedelta=lambda value: format_timedelta(value, threshold=1),
     )
     app.jinja_env.globals.update(utcnow=utcnow, state_label=STATE_LABELS.__getitem__, get_locale=get_locale,
-                                 image_url=image_url)
+                                 image_url=image_url, absolute_url=absolute_url, absolute=absolute)
 
 
 def register_security_headers(app) -> None:

@@ -8,9 +8,14 @@ STRIPE_STANDIN_URL, waits until it answers, registers a webhook pointing at this
 (Ctrl-C, SIGTERM, or an error) the stand-in is stopped too; if this process is killed outright,
 Linux stops the stand-in (parent-death signal). With STRIPE_SECRET_KEY set, no stand-in: the app
 talks to Stripe.
+
+Unless PUBLIC_URL is set, it is this server's address (--host, --port), so that links (which come from
+PUBLIC_URL only) point here; TRUSTED_HOSTS, unless set, is its host, 127.0.0.1 and localhost. The
+`Server` header says "crowdfund", not the Werkzeug and Python versions.
 """
 import argparse
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -20,7 +25,44 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from werkzeug.serving import WSGIRequestHandler
+
 WEBHOOK_ID = "crowdfund"
+SERVER_NAME = "crowdfund"
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """Werkzeug's request handler, naming no versions in the Server header (nor in SERVER_SOFTWARE)."""
+
+    @property
+    def server_version(self) -> str:  # type: ignore[override]
+        return SERVER_NAME
+
+    def version_string(self) -> str:
+        return SERVER_NAME
+
+
+def public_url_of(host: str, port: int) -> str:
+    """This server's address as a browser reaches it (a wildcard bind is reached on 127.0.0.1)."""
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 address
+    return f"http://{host}:{port}"
+
+
+def use_server_address(app, host: str, port: int) -> None:
+    """PUBLIC_URL (and TRUSTED_HOSTS) from --host and --port, unless they are set in the environment."""
+    from config import default_trusted_hosts
+    from crowdfund.http_errors import trusted_hosts
+
+    if os.environ.get("PUBLIC_URL"):
+        return
+    url = public_url_of(host, port)
+    os.environ["PUBLIC_URL"] = app.config["PUBLIC_URL"] = url
+    if not os.environ.get("TRUSTED_HOSTS"):
+        app.config["TRUSTED_HOSTS"] = default_trusted_hosts(url)
+    app.config["TRUSTED_HOSTS"] = trusted_hosts(app)  # with the new PUBLIC_URL's host
 
 
 def _request(method: str, url: str, body: dict | None = None, timeout: float = 5):
@@ -103,6 +145,7 @@ def main(argv=None) -> None:
     from crowdfund import create_app
 
     app = create_app()
+    use_server_address(app, args.host, args.port)
     standin = None
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
@@ -123,7 +166,8 @@ def main(argv=None) -> None:
             else:
                 print(" * STRIPE_WEBHOOK_SECRET is not set: the stand-in's webhooks are not registered", flush=True)
             print(" * Test card: 4242 4242 4242 4242, any future expiry, any CVC", flush=True)
-        app.run(host=args.host, port=args.port, use_reloader=False)
+        print(f" * Links point to PUBLIC_URL {app.config['PUBLIC_URL']}", flush=True)
+        app.run(host=args.host, port=args.port, use_reloader=False, request_handler=QuietRequestHandler)
     except KeyboardInterrupt:
         pass
     finally:

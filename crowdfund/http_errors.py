@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from flask import current_app, g, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from crowdfund.errors import DomainError
 from crowdfund.extensions import db, login_manager
@@ -217,7 +217,76 @@ def register(app) -> None:
         return current_app.response_class(STATIC_500, status=500, mimetype="text/html")
 
 
+def trusted_hosts(app) -> list[str]:
+    """TRUSTED_HOSTS (a list, or a comma-separated string) plus PUBLIC_URL's host (the outbox and
+    commands build requests on it); never empty (an empty list would make werkzeug accept every host)."""
+    configured = app.config.get("TRUSTED_HOSTS") or []
+    if isinstance(configured, str):
+        configured = configured.split(",")
+    hosts = [host.strip().lower() for host in configured if host and host.strip()]
+    public_host = urlsplit(app.config.get("PUBLIC_URL") or "").hostname
+    if public_host:
+        hosts.append(public_host.lower())
+    return list(dict.fromkeys(hosts)) or ["localhost"]
+
+
+def unknown_host(error):
+    """The 400 for a Host not in TRUSTED_HOSTS (Flask refuses it before routing, so before the page cache
+    and any view). Flask made no URL adapter for that host: the page's links (all relative) are built on
+    PUBLIC_URL's. If even that fails, the static page."""
+    from flask.globals import request_ctx
+
+    current_app.logger.warning("Refused a request for an untrusted host")
+    message = _("This site does not answer to that host name.")
+    try:
+        parts = urlsplit(current_app.config["PUBLIC_URL"])
+        request_ctx.url_adapter = current_app.url_map.bind(parts.netloc, script_name=parts.path or "/",
+                                                           url_scheme=parts.scheme)
+        return _page(400, message)  # or the 503 page when the database is away
+    except Exception:
+        current_app.logger.warning("The 400 page for an untrusted host failed; sending the static one", exc_info=True)
+        return current_app.response_class(STATIC_PAGE.format(title="Bad request", message=message),
+                                          status=400, mimetype="text/html")
+
+
+def register_trusted_hosts(app) -> None:
+    """Answer only the hosts in TRUSTED_HOSTS (Flask's own check); any other gets unknown_host's 400.
+    No link is built from the Host (crowdfund/templating.py absolute_url uses PUBLIC_URL)."""
+    app.config["TRUSTED_HOSTS"] = trusted_hosts(app)
+    app.register_error_handler(SecurityError, unknown_host)
+
+
+# Files that are the same for every visitor keep their own Cache-Control, signed in or not.
+SAME_FOR_EVERYONE = frozenset({"static", "media.file", "campaigns.widget"})
+PAGE_CACHE_ANSWERS = frozenset({"hit", "miss", "stale"})
+
+
+def _signed_in() -> bool:
+    """Whether this response goes to a signed-in browser: the user Flask-Login loaded, else the session
+    or a remember-me cookie (without loading the user only for this)."""
+    from flask import session
+
+    user = g.get("_login_user")
+    if user is not None and user.is_authenticated:
+        return True
+    remember = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
+    return "_user_id" in session or bool(request.cookies.get(remember))
+
+
+def add_cache_control(response):
+    """`private, no-store` on every response to a signed-in user and on every page holding a CSRF token
+    (a form); `public, max-age=PAGE_CACHE_SECONDS` on a page the page cache answered for a visitor."""
+    if request.endpoint in SAME_FOR_EVERYONE:
+        return response
+    if "csrf_token" in g or _signed_in():
+        response.headers["Cache-Control"] = "private, no-store"
+    elif response.headers.get("X-Page-Cache") in PAGE_CACHE_ANSWERS and "Cache-Control" not in response.headers:
+        response.headers["Cache-Control"] = f"public, max-age={current_app.config.get('PAGE_CACHE_SECONDS', 0)}"
+    return response
+
+
 def add_security_headers(response):
+    add_cache_control(response)
     response.headers.setdefault("Content-Security-Policy", content_security_policy(current_app))
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")

@@ -164,10 +164,13 @@ def _anonymous() -> bool:
 
 
 def page_key() -> str:
-    """The key of this request's page: its language and its path with the query string."""
+    """The key of this request's page: its language, and its scheme, host and path with the query
+    string. Links on a page come from PUBLIC_URL and other hosts are refused (TRUSTED_HOSTS); the
+    host is in the key anyway, so that no page made for one host is ever served on another."""
     from crowdfund.i18n import select_locale
 
-    path = hashlib.sha256(request.full_path.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    url = f"{request.scheme}://{request.host.lower()}{request.full_path}"
+    path = hashlib.sha256(url.encode("utf-8", "surrogateescape")).hexdigest()[:32]
     return f"page:{select_locale()}:{path}"
 
 

@@ -18,13 +18,14 @@ from crowdfund.tasks import init_celery
 
 CONFIG_NAMES = ("SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "RATELIMIT_STORAGE_URI", "MAIL_SERVER",
                 "MAIL_BACKEND", "STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET",
-                "STRIPE_STANDIN", "MEDIA_STORAGE", "S3_BUCKET", "PUBLIC_URL", "CROWDFUND_ENV")
+                "STRIPE_STANDIN", "MEDIA_STORAGE", "S3_BUCKET", "PUBLIC_URL", "TRUSTED_HOSTS", "CROWDFUND_ENV")
 PRODUCTION = {
     "CROWDFUND_ENV": "production", "SECRET_KEY": "s3cr3t-value-never-printed-0123456789",
     "DATABASE_URL": "postgresql://crowd:hunter2pw@db.example:5432/crowd",
     "CELERY_BROKER_URL": "redis://:brokerpw@redis.example:6379/0",
     "RATELIMIT_STORAGE_URI": "redis://:limitpw@redis.example:6379/1", "MAIL_SERVER": "smtp.example",
-    "PUBLIC_URL": "https://crowd.example", "STRIPE_SECRET_KEY": "sk_live_never_printed",
+    "PUBLIC_URL": "https://crowd.example", "TRUSTED_HOSTS": "crowd.example",
+    "STRIPE_SECRET_KEY": "sk_live_never_printed",
     "STRIPE_PUBLISHABLE_KEY": "pk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_never_printed",
 }
 
@@ -87,6 +88,21 @@ def test_production_refuses_to_start_and_check_config_says_what_is_missing(tmp_p
     assert started.returncode != 0
     assert "The production configuration is missing" in started.stderr
     assert "SECRET_KEY" in started.stderr and "RATELIMIT_STORAGE_URI" in started.stderr
+
+
+def test_production_needs_public_url_and_trusted_hosts(tmp_path):
+    settings = {name: value for name, value in PRODUCTION.items() if name not in ("PUBLIC_URL", "TRUSTED_HOSTS")}
+
+    checked = flask_command(tmp_path, "crowdfund", "check-config", **settings)
+    started = flask_command(tmp_path, "routes", **settings)
+    with_both = flask_command(tmp_path, "crowdfund", "check-config", **settings, PUBLIC_URL="https://crowd.example",
+                              TRUSTED_HOSTS="crowd.example, www.crowd.example")
+
+    assert checked.returncode == 1
+    essential = checked.stdout.split("essential for production")[1]
+    assert "PUBLIC_URL" in essential and "TRUSTED_HOSTS" in essential
+    assert started.returncode != 0 and "TRUSTED_HOSTS" in started.stderr
+    assert with_both.returncode == 0, with_both.stdout
 
 
 def test_production_may_run_against_the_stripe_standin_when_asked_to(tmp_path):

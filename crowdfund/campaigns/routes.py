@@ -21,6 +21,7 @@ from crowdfund.http_errors import widget_content_security_policy
 from crowdfund.markdown import render_markdown
 from crowdfund.moderation.services import audit_log_query
 from crowdfund.pledges.services import pledged_totals
+from crowdfund.templating import absolute_url
 from crowdfund.updates.services import latest_updates_of, reads_backer_updates
 
 bp = Blueprint("campaigns", __name__)
@@ -87,7 +88,7 @@ WIDGET_WIDTH, WIDGET_HEIGHT = 340, 440
 @bp.app_template_global()
 def embed_code(campaign) -> str:
     """The HTML a founder pastes into another site to show the widget (escaped where shown)."""
-    src = url_for("campaigns.widget", slug=campaign.slug, _external=True)
+    src = absolute_url("campaigns.widget", slug=campaign.slug)
     return (f'<iframe src="{escape(src)}" width="{WIDGET_WIDTH}" height="{WIDGET_HEIGHT}" '
             f'style="border:0;max-width:100%" loading="lazy" title="{escape(campaign.title)}"></iframe>')
 

@@ -21,6 +21,7 @@ from crowdfund.extensions import db
 from crowdfund.http_errors import content_security_policy
 from crowdfund.payments import gateway
 from crowdfund.payouts import accounts
+from crowdfund.templating import absolute_url
 
 bp = Blueprint("payout_accounts", __name__)
 
@@ -28,7 +29,7 @@ STRIPE_CONNECT_ORIGIN = "https://connect.stripe.com"
 
 
 def _absolute(endpoint: str) -> str:
-    return current_app.config["PUBLIC_URL"].rstrip("/") + url_for(endpoint)
+    return absolute_url(endpoint)  # on PUBLIC_URL, never the request's host
 
 
 def _onboarding_origin() -> str:
