@@ -80,6 +80,9 @@ def register_extensions(app) -> None:
 
     babel.init_app(app, locale_selector=select_locale)
     limiter.init_app(app)
+    from crowdfund.converters import BoundedIntConverter
+
+    app.url_map.converters["int"] = BoundedIntConverter  # ids 1..2^31-1, else 404 (before blueprints)
 
 
 def register_blueprints(app) -> None:

@@ -12,6 +12,7 @@ from crowdfund.errors import ValidationFailed
 from crowdfund.extensions import db, limiter, login_manager
 from crowdfund.media.services import set_avatar
 from crowdfund.outbox import emit
+from crowdfund.redirects import safe_next
 from crowdfund.pledges.services import backed_campaign_count, pledged_totals
 
 bp = Blueprint("accounts", __name__)
@@ -49,14 +50,7 @@ def _signup_rate_limit():
 
 
 def _safe_next(default):
-    target = request.args.get("next", "")
-    # Only local paths: "//evil.test", "https://…", "/\\evil.test" and "/\t/evil.test" (browsers drop
-    # tabs and newlines, and read a backslash as a slash) would send the user elsewhere.
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return default
-    if any(ord(char) < 33 or ord(char) == 127 for char in target):
-        return default
-    return target
+    return safe_next(request.args.get("next", ""), default)  # only same-site paths (crowdfund/redirects.py)
 
 
 def request_verification_email(user):

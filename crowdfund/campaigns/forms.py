@@ -2,7 +2,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
+from crowdfund.forms import Form as FlaskForm  # the project's input layer (crowdfund/forms.py)
 from wtforms import BooleanField, DateField, IntegerField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
@@ -80,6 +80,9 @@ class BudgetLineForm(CampaignForm):
     amount = AmountField(_l("Amount"), validators=[DataRequired()])
 
 
+MIN_YEAR, MAX_YEAR = 2000, 2100  # the years a delivery month can name
+
+
 class MonthField(StringField):
     """A month as YYYY-MM (the browser's <input type="month">); data is the first day."""
 
@@ -90,8 +93,10 @@ class MonthField(StringField):
             return
         try:
             year, month = (int(part) for part in self.raw.split("-"))
+            if not MIN_YEAR <= year <= MAX_YEAR:  # a 20-digit year would overflow date()
+                raise ValueError
             self.data = date(year, month, 1)
-        except ValueError:
+        except (ValueError, OverflowError):
             self.data = None
             raise ValueError(_l("Enter a month as YYYY-MM, e.g. 2027-03.")) from None
 
@@ -132,10 +137,11 @@ class MilestoneForm(CampaignForm):
             raise ValidationError(_l("Enter a percentage, like 25 or 12.5.")) from None
         if not value.is_finite():  # NaN, sNaN, Infinity: arithmetic on sNaN would raise
             raise ValidationError(_l("Enter a percentage, like 25 or 12.5."))
-        bp = value * 100
-        if bp != bp.to_integral_value() or not 0 <= value <= 100:
+        # Range and precision before any arithmetic: 1e999999 * 100 overflows the decimal context,
+        # and 1e-999999999 * 100 would underflow to a silent 0.
+        if not 0 <= value <= 100 or value.as_tuple().exponent < -2 and value != value.quantize(Decimal("0.01")):
             raise ValidationError(_l("Enter a percentage from 0 to 100 with at most two decimals."))
-        self.release_bp = int(bp)
+        self.release_bp = int(value.quantize(Decimal("0.01")) * 100)
 
     def validate_due_date(self, field):
         if field.data and field.data <= date.today():

@@ -12,6 +12,7 @@ from crowdfund.comments.models import Comment
 from crowdfund.errors import ValidationFailed
 from crowdfund.extensions import db, limiter
 from crowdfund.moderation.services import require_moderator
+from crowdfund.redirects import safe_next
 from crowdfund.updates.models import Update
 
 bp = Blueprint("comments", __name__)
@@ -138,10 +139,7 @@ def _comment(comment_id: int) -> Comment:
 
 def _back(comment: Comment):
     """Back to where the moderator acted: the campaign page or the reported-comments list."""
-    target = request.form.get("next", "")
-    if target.startswith("/") and not target.startswith(("//", "/\\")):
-        return redirect(target, 303)
-    return redirect(url_for("comments.moderation"), 303)
+    return redirect(safe_next(request.form.get("next", ""), url_for("comments.moderation")), 303)
 
 
 def _moderation_page(status=200, failed_comment=None, failed_form=None):

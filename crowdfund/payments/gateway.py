@@ -5,6 +5,8 @@ Without STRIPE_SECRET_KEY it talks to the localstripe stand-in (STRIPE_STANDIN_U
 key: the same calls, so the same code path runs in the default run, the tests and production.
 Stand-in gaps are filled here only where real Stripe behaves the same way either way (attaching
 a SetupIntent's card is harmless on Stripe, where it is already attached)."""
+import json
+import time
 from dataclasses import dataclass
 
 import stripe
@@ -200,19 +202,45 @@ def detach_card(payment_method_id: str) -> None:
         current_app.logger.warning("Could not detach %s; it may be detached already", payment_method_id)
 
 
+WEBHOOK_TOLERANCE_SECONDS = 300  # a signed timestamp may be this far in the past or in the future
+
+
+def _signed_timestamp(signature_header: str) -> int:
+    for item in signature_header.split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t":
+            try:
+                return int(value)
+            except ValueError:
+                break
+    raise ValueError("Unable to extract timestamp and signatures from header.")
+
+
 def verify_event(payload: bytes, signature_header: str | None):
-    """The Event in a webhook body if its Stripe-Signature is valid and fresh; raises ValueError otherwise."""
+    """The Event in a webhook body if its Stripe-Signature is valid and fresh (its timestamp within
+    WEBHOOK_TOLERANCE_SECONDS either way: Stripe's own check bounds only the past) and the body is
+    a JSON object with an id and a type; raises ValueError otherwise."""
     secret = current_app.config.get("STRIPE_WEBHOOK_SECRET")
     if not secret:
         raise ValueError("No webhook secret is configured.")
     if not signature_header:
         raise ValueError("Missing Stripe-Signature header.")
     try:
-        return stripe.Webhook.construct_event(payload, signature_header, secret)
+        stripe.WebhookSignature.verify_header(payload, signature_header, secret, WEBHOOK_TOLERANCE_SECONDS)
     except stripe.SignatureVerificationError as error:
         raise ValueError(str(error)) from None
-    except ValueError as error:
-        raise ValueError(f"Invalid payload: {error}") from None
+    if _signed_timestamp(signature_header) > time.time() + WEBHOOK_TOLERANCE_SECONDS:
+        raise ValueError("Timestamp is in the future (outside the tolerance zone).")
+    try:
+        data = json.loads(payload)
+    except (ValueError, RecursionError) as error:  # not JSON, not UTF-8, or nested too deep
+        raise ValueError(f"Invalid payload: {str(error)[:200]}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not isinstance(data.get("type"), str):
+        raise ValueError("Invalid payload: the event must be a JSON object with an id and a type.")
+    try:
+        return stripe.Event.construct_from(data, stripe.api_key)
+    except (ValueError, TypeError, AttributeError) as error:
+        raise ValueError(f"Invalid payload: {str(error)[:200]}") from None
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from flask_babel import gettext as _, lazy_gettext as _l
-from flask_wtf import FlaskForm
+from crowdfund.forms import Form as FlaskForm  # the project's input layer (crowdfund/forms.py)
 from sqlalchemy import func
 from sqlalchemy.orm import contains_eager
 from wtforms import BooleanField, TextAreaField

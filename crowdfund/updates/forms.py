@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
-from wtforms import DateField, FieldList, Form, FormField, RadioField, SelectField, StringField, TextAreaField
+from crowdfund.forms import Form as FlaskForm, SubForm  # the project's input layer (crowdfund/forms.py)
+from wtforms import DateField, FieldList, FormField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
@@ -18,7 +18,7 @@ def _optional_int(value):
         return value  # not a valid choice: pre_validate refuses it
 
 
-class SpendLineForm(Form):
+class SpendLineForm(SubForm):
     """Spend on one budget line (the line is given by the entry's position in the campaign's budget)."""
 
     currency_code = "USD"  # set per form to the campaign's currency
