@@ -252,3 +252,20 @@ def test_a_webhook_signed_a_little_in_the_future_is_accepted(client):
     event = {"id": "evt_soon", "object": "event", "type": "unknown.kind", "data": {"object": {}}}
     response = _post_webhook(client, json.dumps(event), timestamp=int(time.time()) + 60)
     assert response.status_code == 200
+
+
+# Query strings that reach the database (NUL is refused by PostgreSQL): never a 500
+
+@pytest.mark.parametrize("url", ["/search?q=bread%00oven", "/search?q=%00", "/discover?sort=%00",
+                                 "/discover?category=%00", "/search?q=bread&page=99999999999999999999999",
+                                 "/me/pledges?state=%00"])
+def test_query_strings_with_nul_or_huge_numbers_are_not_500(client, founder_client, url):
+    assert client.get(url).status_code < 500
+    assert founder_client.get(url).status_code < 500
+
+
+def test_a_pledge_page_with_a_nul_or_huge_tier_is_not_500(founder, make_campaign, make_user, login):
+    live = make_campaign(founder=founder, state="live")
+    backer_client = login(make_user())
+    assert backer_client.get(f"/c/{live.slug}/pledge?tier=%00").status_code < 500
+    assert backer_client.get(f"/c/{live.slug}/pledge?tier=99999999999999999999999").status_code < 500
