@@ -275,13 +275,15 @@ def _signed_in() -> bool:
 
 def add_cache_control(response):
     """`private, no-store` on every response to a signed-in user and on every page holding a CSRF token
-    (a form); `public, max-age=PAGE_CACHE_SECONDS` on a page the page cache answered for a visitor."""
+    (a form); `public, no-cache` on a page the page cache answered for a visitor: any cache may keep it,
+    but asks again before each use. Not max-age: the page cache's promise that no one sees a page older
+    than the last write would not hold for a browser's copy (the browser journey saw a stale page)."""
     if request.endpoint in SAME_FOR_EVERYONE:
         return response
     if "csrf_token" in g or _signed_in():
         response.headers["Cache-Control"] = "private, no-store"
     elif response.headers.get("X-Page-Cache") in PAGE_CACHE_ANSWERS and "Cache-Control" not in response.headers:
-        response.headers["Cache-Control"] = f"public, max-age={current_app.config.get('PAGE_CACHE_SECONDS', 0)}"
+        response.headers["Cache-Control"] = "public, no-cache"
     return response
 
 
