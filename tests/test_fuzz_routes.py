@@ -14,8 +14,8 @@ values the page gave them. Every response must satisfy:
 Values come from Hypothesis with a fixed seed (derandomize=True), no example database and a
 bounded number of examples, so a run is reproducible and takes about a minute on SQLite. The
 whole sweep runs on SQLite only (the routes' input handling does not depend on the database);
-on PostgreSQL a small sample sends NUL characters, which PostgreSQL refuses in text where
-SQLite stores them. Failures are collected, not raised one at a time: a test lists every
+on both databases a small sample sends NUL characters and 2^31, which PostgreSQL refuses (in
+text; in an INTEGER column) where SQLite stores or compares them. Failures are collected, not raised one at a time: a test lists every
 (route, input, failure) it found. Set FUZZ_VERBOSE=1 to print every request made.
 
 Skipped: `static`, the Stripe webhook (signed: its own tests fuzz it), log-out (it would end the
@@ -222,7 +222,7 @@ class Fuzzer:
             origin = f"{frames[-1].filename.split('/crowdfund/')[-1]}:{frames[-1].lineno} {frames[-1].name}" \
                 if frames else "?"
             self.fail(where, f"500 {type(error).__name__}",
-                      f"{method} {url[:300]} body={body[:300] if body else None!r}: {str(error)[:300]} (at {origin})")
+                      f"{method} {url[:300]} body={body[:300] if body else None!r}: {str(error).splitlines()[0][:300] if str(error) else ''} (at {origin})")
             self.counts = self._counts()
             return
         status = response.status_code
@@ -318,7 +318,7 @@ def _method(rule):
 def _sqlite_only(database_url):
     if not database_url.startswith("sqlite"):
         pytest.skip("the whole sweep runs on SQLite only: input handling does not depend on the database "
-                    "(test_nul_sample_postgresql covers what PostgreSQL refuses)")
+                    "(test_database_sample covers what PostgreSQL refuses)")
 
 
 # --- the tests ---------------------------------------------------------------------------------
@@ -418,22 +418,30 @@ def test_hostile_form_fields(app, world, kind, database_url, make_campaign):
     fuzzer.finish()
 
 
+# What PostgreSQL refuses where SQLite does not: NUL in text, and integers past its INTEGER (2^31-1).
+DATABASE_SAMPLE = ("a\x00b", str(2**31))
+
+
 @pytest.mark.parametrize("kind", ["visitor", "owner"])
-def test_nul_sample_postgresql(app, world, kind):
-    """NUL in every form field and every path parameter, once each: PostgreSQL refuses NUL in text
-    (SQLite stores it), so this runs on both databases; a small sample, as a visitor and as the owner."""
+def test_database_sample(app, world, kind):
+    """A NUL character and 2^31 in every path parameter and every form field, once each, on both
+    databases (PostgreSQL refuses NUL in text and 2^31 in an INTEGER column where SQLite stores or
+    compares them): a small sample, as a visitor and as the owner."""
     fuzzer = Fuzzer(app, _client(app, world, kind), kind)
     for rule in _rules(app):
         method = _method(rule)
         for argument in sorted(rule.arguments):
             url, marker = _sentinel_url(app, rule, world, argument)
-            fuzzer.send(f"{rule.endpoint} <{argument}>", method, url.replace(marker, "a%00b", 1),
-                        body=b"" if method == "POST" else None)
+            for value in DATABASE_SAMPLE:
+                fuzzer.send(f"{rule.endpoint} <{argument}>", method, url.replace(marker, _segment(value), 1),
+                            body=b"" if method == "POST" else None)
     for page, form in _user_forms(app, fuzzer, world):
         for name in sorted(form["fields"]):
             where = f"{page} form {form['method']} {form['action']} [{name}]"
-            if form["method"] == "POST":
-                fuzzer.send(where, "POST", form["action"], body=_body(form["fields"], name, "a\x00b"))
-            else:
-                fuzzer.send(where, "GET", form["action"] + "?" + _body(form["fields"], name, "a\x00b").decode())
+            for value in DATABASE_SAMPLE:
+                body = _body(form["fields"], name, value)
+                if form["method"] == "POST":
+                    fuzzer.send(where, "POST", form["action"], body=body)
+                else:
+                    fuzzer.send(where, "GET", form["action"] + "?" + body.decode())
     fuzzer.finish()
