@@ -69,10 +69,12 @@ class BoundedNumber:
             raise StopValidation(_l("Enter a number from %(min)s to %(max)s.", min=self.minimum, max=self.maximum))
 
 
-def guard_field(field):
+def guard_field(field, refuse_control_characters: bool = True):
     """Put the input guards before a bound field's own validators (a new list: the unbound
     field's validator list is shared by every instance of the form)."""
     if isinstance(field, StringField):
+        if not refuse_control_characters:
+            return field
         guard = RefuseControlCharacters(multiline=isinstance(field, TextAreaField))
     elif isinstance(field, (IntegerField, DecimalField, FloatField)):
         guard = BoundedNumber()
@@ -86,11 +88,16 @@ class InputMeta:
     """wtforms combines the Meta classes of a form's bases, so this sits in front of FlaskForm's."""
 
     def bind_field(self, form, unbound_field, options):
-        return guard_field(super().bind_field(form, unbound_field, options))
+        return guard_field(super().bind_field(form, unbound_field, options),
+                           getattr(form, "refuse_control_characters", True))
 
 
 class Form(FlaskForm):
-    """The base of every form in the project (CSRF from FlaskForm, input guards from InputMeta)."""
+    """The base of every form in the project (CSRF from FlaskForm, input guards from InputMeta).
+    A form whose text is never stored (the editor's live preview) may set
+    `refuse_control_characters = False`."""
+
+    refuse_control_characters = True
 
     class Meta(InputMeta):
         pass

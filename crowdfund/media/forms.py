@@ -36,4 +36,5 @@ class VideoForm(FlaskForm):
 
 
 class PreviewForm(FlaskForm):
+    refuse_control_characters = False  # nothing is stored; the renderer and sanitiser handle any text
     text = TextAreaField(validators=[Length(max=50000)])
