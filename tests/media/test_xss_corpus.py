@@ -256,40 +256,53 @@ def _go_live(campaign_id):
     db.session.commit()
 
 
+def _has_control_characters(text: str) -> bool:
+    return any((ord(c) < 32 and c not in "\t\r\n") or 0x7F <= ord(c) < 0xA0 for c in text)
+
+
 def _write_the_corpus(hostile) -> dict[str, str]:
     """The founder puts the corpus in the story, risks, blurb, first tier and first milestone through the edit
-    forms; the bio (longer than its form allows) and one more tier and milestone per payload are written on
-    the models. Returns field -> text written."""
+    forms — all but the payloads with control characters, which the forms refuse (422, tested below): those
+    are then written on the models with the rest, as are the bio (longer than its form allows) and one more
+    tier and milestone per payload. Returns field -> text written."""
     client, slug, payloads = hostile["client"], hostile["slug"], hostile["payloads"]
+    typed = {name: payload for name, payload in payloads.items() if not _has_control_characters(payload)}
     campaign = db.session.get(Campaign, hostile["campaign_id"])
     tier, milestone = _first(RewardTier, campaign.id), _first(Milestone, campaign.id)
     category = db.session.execute(db.select(Category.id).where(Category.slug == "food-drink")).scalar_one()
     texts = {field: _corpus_text(field, payloads) for field in ("story", "risks", "tier", "milestone", "bio")}
     texts["story"] = f"{hostile['own_story_image']}\n\n{texts['story']}"
+    through_forms = {field: _corpus_text(field, typed) for field in ("story", "risks", "tier", "milestone")}
+    through_forms["story"] = f"{hostile['own_story_image']}\n\n{through_forms['story']}"
     blurb = '"><script>alert(1)</script><img src=x onerror=alert(1)>'
 
+    basics = {"title": campaign.title, "blurb": blurb, "category_id": str(category), "currency": "USD",
+              "funding_model": "all_or_nothing", "goal": "1000.00", "duration_days": "30"}
+    refused = client.post(f"/c/{slug}/edit", data={**basics, "story": texts["story"], "risks": texts["risks"]})
+    assert refused.status_code == 422 and "control characters" in refused.get_data(as_text=True)
     response = client.post(f"/c/{slug}/edit", data={
-        "title": campaign.title, "blurb": blurb, "category_id": str(category), "currency": "USD",
-        "funding_model": "all_or_nothing", "goal": "1000.00", "duration_days": "30",
-        "story": texts["story"], "risks": texts["risks"]})
+        **basics, "story": through_forms["story"], "risks": through_forms["risks"]})
     assert response.status_code == 302, response.get_data(as_text=True)
     delivery = (date.today().replace(day=1) + timedelta(days=40)).strftime("%Y-%m")
     response = client.post(f"/c/{slug}/edit/rewards/{tier.id}", data={
-        "title": '"><script>alert(1)</script>', "description": texts["tier"], "minimum_amount": "10.00",
+        "title": '"><script>alert(1)</script>', "description": through_forms["tier"], "minimum_amount": "10.00",
         "quantity": "", "estimated_delivery": delivery, "shipping_amount": ""})
     assert response.status_code == 302, response.get_data(as_text=True)
     due = date.today() + timedelta(days=90)
     response = client.post(f"/c/{slug}/edit/milestones/{milestone.id}", data={
-        "title": "<img src=x onerror=alert(1)>", "description": texts["milestone"], "due_date": due.isoformat(),
-        "release_percent": "60"})
+        "title": "<img src=x onerror=alert(1)>", "description": through_forms["milestone"],
+        "due_date": due.isoformat(), "release_percent": "60"})
     assert response.status_code == 302, response.get_data(as_text=True)
 
     db.session.rollback()
     db.session.expire_all()
     campaign = db.session.get(Campaign, hostile["campaign_id"])
-    assert (campaign.story, campaign.risks, campaign.blurb) == (texts["story"], texts["risks"], blurb)
-    assert _first(RewardTier, campaign.id).description == texts["tier"]
-    assert _first(Milestone, campaign.id).description == texts["milestone"]
+    assert (campaign.story, campaign.risks, campaign.blurb) == (through_forms["story"], through_forms["risks"], blurb)
+    assert _first(RewardTier, campaign.id).description == through_forms["tier"]
+    assert _first(Milestone, campaign.id).description == through_forms["milestone"]
+    campaign.story, campaign.risks = texts["story"], texts["risks"]
+    _first(RewardTier, campaign.id).description = texts["tier"]
+    _first(Milestone, campaign.id).description = texts["milestone"]
     db.session.get(User, hostile["founder_id"]).bio = texts["bio"]
     for n, payload in enumerate(payloads.values()):
         db.session.add(RewardTier(campaign_id=campaign.id, title=payload[:120], minimum_amount=2000 + n,
