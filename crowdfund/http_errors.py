@@ -278,10 +278,14 @@ def add_cache_control(response):
     (a form); `public, no-cache` on a page the page cache answered for a visitor: any cache may keep it,
     but asks again before each use. Not max-age: the page cache's promise that no one sees a page older
     than the last write would not hold for a browser's copy (the browser journey saw a stale page)."""
-    if request.endpoint in SAME_FOR_EVERYONE:
-        return response
+    explicit = response.headers.get("Cache-Control")
     if "csrf_token" in g or _signed_in():
-        response.headers["Cache-Control"] = "private, no-store"
+        if request.endpoint in SAME_FOR_EVERYONE and explicit:
+            # An image, a static file, the widget: the browser may keep its copy, no shared cache may.
+            parts = [part.strip() for part in explicit.split(",") if part.strip() not in ("public", "private")]
+            response.headers["Cache-Control"] = ", ".join(["private", *parts])
+        else:
+            response.headers["Cache-Control"] = "private, no-store"
     elif response.headers.get("X-Page-Cache") in PAGE_CACHE_ANSWERS and "Cache-Control" not in response.headers:
         response.headers["Cache-Control"] = "public, no-cache"
     return response
