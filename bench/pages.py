@@ -120,7 +120,7 @@ def run(sizes, duration: int, server_url: str, redis_url: str, page_cache_second
     env = {key: value for key, value in os.environ.items() if not key.startswith(("STRIPE_", "CROWDFUND_"))}
     env.update(CROWDFUND_ENV="production", CROWDFUND_INSTANCE_DIR=str(work), DATABASE_URL=database_url,
                SECRET_KEY="bench-" + "x" * 40, CELERY_BROKER_URL=redis_url, RATELIMIT_STORAGE_URI=redis_url,
-               PUBLIC_URL="http://127.0.0.1", MAIL_BACKEND="log", STRIPE_STANDIN="1", LOG_LEVEL="WARNING",
+               PUBLIC_URL="http://127.0.0.1", TRUSTED_HOSTS="127.0.0.1", MAIL_BACKEND="log", STRIPE_STANDIN="1", LOG_LEVEL="WARNING",
                PAGE_CACHE_SECONDS=str(page_cache_seconds))
     script = work / "statuses.lua"
     script.write_text(WRK_STATUS_SCRIPT)

@@ -296,7 +296,7 @@ def main(argv=None):
             env.update(CROWDFUND_ENV="development", DATABASE_URL=database_url, SECRET_KEY="bench-workers-only",
                        CROWDFUND_INSTANCE_DIR=str(instance_dir), UPLOAD_DIR=str(instance_dir / "uploads"),
                        STRIPE_STANDIN_URL=proxy.url, IN_PROCESS_TICKER="0", RATELIMIT_ENABLED="0",
-                       MAIL_BACKEND="log", LOG_LEVEL="WARNING", PUBLIC_URL="http://127.0.0.1",
+                       MAIL_BACKEND="log", LOG_LEVEL="WARNING", PUBLIC_URL="http://127.0.0.1", TRUSTED_HOSTS="127.0.0.1",
                        # Every request renders its page: the worker class is what is measured, not the
                        # page cache (which would answer the visitor's campaign page from memory).
                        PAGE_CACHE_SECONDS="0")

@@ -80,8 +80,9 @@ def register_extensions(app) -> None:
 
     babel.init_app(app, locale_selector=select_locale)
     limiter.init_app(app)
-    from crowdfund.converters import BoundedIntConverter
+    from crowdfund.converters import BoundedIntConverter, PlainTextConverter
 
+    app.url_map.converters["default"] = app.url_map.converters["string"] = PlainTextConverter  # no control characters
     app.url_map.converters["int"] = BoundedIntConverter  # ids 1..2^31-1, else 404 (before blueprints)
 
 

@@ -35,7 +35,7 @@ RULES = [
     ("infrastructure", r"crowdfund\.payments\.gateway"),
     ("infrastructure", r"crowdfund\.media\.(storage|processing|video)"),
     ("infrastructure", r"crowdfund\.(outbox|unit_of_work|money|extensions|clock|errors|templating"
-                       r"|markdown|i18n|logs)"),
+                       r"|markdown|i18n|logs|converters|forms|redirects)"),
     # Domain features (services and their helpers).
     ("domain", r"crowdfund\.(campaigns|pledges|payouts|updates|comments|media|moderation|accounts"
                r"|payments|dashboard|discovery)(\..*)?"),

@@ -103,14 +103,7 @@ def _encode(value):
 SIGNED_IN = ("backer", "other_founder", "owner", "moderator")
 # (endpoint, failure) → (the user kinds it happens to, why it is not fixed). Strict: an entry that no
 # longer happens fails the test. The lead decides whether these stay.
-KNOWN = {
-    ("campaigns.widget", "Cache-Control without private"): (SIGNED_IN, (
-        "the embeddable widget is the same for everyone and answers 'public, max-age=60' to signed-in users "
-        "by design (tests/test_hosts_and_caching.py asserts it); its 404 has no Cache-Control at all")),
-    ("media.file", "Cache-Control without private"): (SIGNED_IN, (
-        "media variants are public and immutable ('public, max-age=31536000, immutable') by design; "
-        "the 404 of an unknown file name has no Cache-Control at all")),
-}
+KNOWN: dict = {}  # none left: the widget and media files answer signed-in users privately too
 
 
 # --- the forms of a page -----------------------------------------------------------------------
@@ -272,13 +265,12 @@ class Fuzzer:
 def _client(app, world, kind):
     """A test client (signed in as the user of that kind) whose requests all carry PUBLIC_URL's Host, as
     in production: a redirect the app builds from the request's host must then be on PUBLIC_URL."""
-    from conftest import PASSWORD
 
     client = app.test_client()
     user = world["users"].get(kind)
     if user:
         response = client.post("/login", base_url=app.config["PUBLIC_URL"],
-                               data={"email": user.email, "password": PASSWORD})
+                               data={"email": user.email, "password": "correct horse battery"})  # make_user's
         assert response.status_code == 302, "log-in failed"
     return client
 

@@ -12,7 +12,7 @@ class CommentForm(FlaskForm):
         DataRequired(message=_l("Write something first.")),
         Length(max=MAX_COMMENT_LENGTH, message=_l("A comment can be at most %(max)d characters."))],
         description=_l("Plain text; line breaks are kept."), render_kw={"rows": 4, "maxlength": MAX_COMMENT_LENGTH})
-    parent_id = HiddenField(validators=[Optional(), Regexp(r"^\d{1,12}$")])
+    parent_id = HiddenField(validators=[Optional(), Regexp(r"^\d{1,9}$")])  # an id: below 2^31 (the id columns)
 
     @property
     def parent(self) -> int | None:

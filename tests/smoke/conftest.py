@@ -245,7 +245,7 @@ def smoke(services, smoke_lock, tmp_path_factory):
         **base,
         "CROWDFUND_ENV": "production", "SECRET_KEY": secrets.token_hex(32), "DATABASE_URL": database_url,
         "CELERY_BROKER_URL": redis_url, "RATELIMIT_STORAGE_URI": redis_url,
-        "PUBLIC_URL": f"http://127.0.0.1:{port}", "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "2",
+        "PUBLIC_URL": f"http://127.0.0.1:{port}", "TRUSTED_HOSTS": "127.0.0.1", "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "2",
         "GUNICORN_CMD_ARGS": f'--access-logformat "{ACCESS_LOG_FORMAT}"',
         "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(smtp.port),
         "STRIPE_STANDIN": "1", "STRIPE_STANDIN_URL": f"http://127.0.0.1:{_free_port()}",
