@@ -34,7 +34,7 @@ def run_periodic_jobs(now=None) -> dict:
         run_release_jobs(now)  # first tranches once charging settled; approved releases sent (payouts)
         queue_ending_soon(now)  # followers' "48 hours left" email, once each (notifications)
         # Events whose dispatch after commit was lost (a broker away, a process killed) or failed.
-        dispatch_due(now)
+        dispatch_due()  # on the real clock: a backoff is real time, whatever `now` the job is run as
         forget_delivered(now - timedelta(days=int(current_app.config["OUTBOX_KEEP_DAYS"])))
         db.session.commit()
         return result
