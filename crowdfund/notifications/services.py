@@ -32,6 +32,7 @@ from crowdfund.clock import utcnow
 from crowdfund.errors import NotAllowed
 from crowdfund.extensions import db
 from crowdfund.markdown import render_markdown
+from crowdfund.templating import absolute_url
 from crowdfund.money import format_money
 from crowdfund.notifications.models import EmailDelivery, Follow
 from crowdfund.outbox import OutboxEvent, emit
@@ -282,9 +283,8 @@ def queue_ending_soon(now: datetime) -> int:
 # --- notifications: sending a batch --------------------------------------------------------------
 
 def public_url(endpoint: str, **values) -> str:
-    """An absolute link for an email, also outside a request."""
-    path = current_app.url_map.bind("localhost").build(endpoint, values)
-    return current_app.config["PUBLIC_URL"].rstrip("/") + path
+    """An absolute link for an email, also outside a request (templating.absolute_url: on PUBLIC_URL)."""
+    return absolute_url(endpoint, **values)
 
 
 _RELATIVE_URL = re.compile(r'((?:src|href|srcset)="|, )/(?!/)')

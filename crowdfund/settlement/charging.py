@@ -10,7 +10,7 @@ A claim whose outcome is unknown (network error, crash) is first looked up at St
 from collections import Counter
 from datetime import datetime, timedelta
 
-from flask import current_app, has_request_context, url_for
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import exists, or_, update
 from sqlalchemy.exc import IntegrityError
@@ -397,14 +397,3 @@ def run_payment_jobs(now: datetime) -> Counter:
     outcomes["unfunded_released"] += release_unfunded_pledges(now)
     outcomes.update(settle_due_pledges(now))
     return +outcomes
-
-
-# --- emails to backers, sent once the transaction that decided them commits ---------------------
-
-def public_url(endpoint: str, **values) -> str:
-    """An absolute link for an email, also outside a request (the periodic job)."""
-    if has_request_context():
-        path = url_for(endpoint, **values)
-    else:
-        path = current_app.url_map.bind("localhost").build(endpoint, values)
-    return current_app.config["PUBLIC_URL"].rstrip("/") + path
