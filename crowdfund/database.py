@@ -14,6 +14,8 @@ from crowdfund.comments import models as _comments  # noqa: F401
 from crowdfund.notifications import models as _notifications  # noqa: F401
 from crowdfund.payouts import models as _payouts  # noqa: F401
 from crowdfund import outbox as _outbox  # noqa: F401
+from crowdfund.credit import models as _credit  # noqa: F401
+from crowdfund.risk import models as _risk  # noqa: F401
 
 # SQLite full-text search: an external-content FTS5 table over campaign title, blurb and
 # story, kept in step by triggers, so no code path can forget to index a change.

@@ -37,6 +37,10 @@ MAX_BACKOFF = timedelta(hours=6)
 BATCH = 100
 
 HANDLERS: dict[str, Callable[[dict], None]] = {}
+# Reactions besides the one handler (crowdfund/credit, crowdfund/risk recompute what an event
+# changed): any number per kind, each called with (kind, payload) in the same delivery, after the
+# handler. They must be idempotent too; one that raises makes the whole event retried.
+OBSERVERS: dict[str, list[Callable[[str, dict], None]]] = {}
 
 
 class OutboxEvent(db.Model):
@@ -64,6 +68,18 @@ def handles(kind: str):
         if existing is not None and existing.__qualname__ != function.__qualname__:
             raise ValueError(f"{kind} already has a handler: {existing.__qualname__}")
         HANDLERS[kind] = function
+        return function
+    return register
+
+
+def observes(*kinds: str):
+    """Register the decorated function as an observer of each kind (called as function(kind, payload))."""
+    def register(function: Callable[[str, dict], None]):
+        for kind in kinds:
+            observers = OBSERVERS.setdefault(kind, [])
+            if all(o.__qualname__ != function.__qualname__ or o.__module__ != function.__module__
+                   for o in observers):
+                observers.append(function)
         return function
     return register
 
@@ -139,10 +155,14 @@ def deliver(event_id: int, now: datetime | None = None) -> bool:
     if not _claim(event_id, available_at, now):
         return False
     handler = HANDLERS.get(kind)
+    observers = OBSERVERS.get(kind, [])
     try:
-        if handler is None:
+        if handler is None and not observers:
             raise LookupError(f"no handler for outbox events of kind {kind!r}")
-        handler({**payload, "_event_id": event_id})  # the id keys what the handler sends (EmailDelivery)
+        if handler is not None:
+            handler({**payload, "_event_id": event_id})  # the id keys what the handler sends (EmailDelivery)
+        for observer in observers:
+            observer(kind, {**payload, "_event_id": event_id})
         db.session.commit()
     except Exception as error:
         db.session.rollback()

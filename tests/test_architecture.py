@@ -38,7 +38,7 @@ RULES = [
                        r"|markdown|i18n|logs|converters|forms|redirects)"),
     # Domain features (services and their helpers).
     ("domain", r"crowdfund\.(campaigns|pledges|payouts|updates|comments|media|moderation|accounts"
-               r"|payments|dashboard|discovery)(\..*)?"),
+               r"|payments|dashboard|discovery|credit|risk)(\..*)?"),
 ]
 
 # The modules of the import cycle issue 14 removed; none may reach another and be reached back.

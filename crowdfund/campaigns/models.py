@@ -153,6 +153,8 @@ class RewardTier(db.Model):
     estimated_delivery: Mapped[date | None] = mapped_column(Date)
     ships: Mapped[bool] = mapped_column(Boolean, default=False)
     shipping_amount: Mapped[int] = mapped_column(default=0)
+    # When the founder marked this tier's rewards sent (crowdfund/credit: backers then confirm receipt).
+    shipped_at: Mapped[datetime | None]
 
     campaign: Mapped[Campaign] = relationship(back_populates="reward_tiers")
 

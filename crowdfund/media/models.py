@@ -24,6 +24,9 @@ class Image(db.Model):
     widths: Mapped[str] = mapped_column(String(40))
     # The formats made ("webp,jpg"); images from before WebP variants have "jpg" only.
     formats: Mapped[str] = mapped_column(String(20), default="webp,jpg")
+    # A perceptual hash of the picture (imagehash.phash, 16 hex digits) for the risk rule that finds
+    # one campaign's images on another; None for images made before it was recorded.
+    phash: Mapped[str | None] = mapped_column(String(16), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     @property

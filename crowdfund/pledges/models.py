@@ -72,6 +72,11 @@ class Pledge(db.Model):
     last_reminder_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(200))
     disputed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # For the risk rules (crowdfund/risk): a keyed hash of the address the pledge was made from (never
+    # the address itself) and the saved card's fingerprint as Stripe gives it (the same card number
+    # gives the same fingerprint), to see many pledges from one place or one card.
+    client_ip_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    card_fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
 
     campaign = relationship("Campaign", lazy="raise_on_sql")
     backer = relationship("User", lazy="raise_on_sql")
