@@ -101,9 +101,13 @@ def register_blueprints(app) -> None:
     from crowdfund.payouts.account_routes import bp as payout_accounts_bp
     from crowdfund.payouts.routes import bp as payouts_bp
     from crowdfund.payouts import transparency
+    from crowdfund.credit.routes import bp as credit_bp
+    from crowdfund.risk.routes import bp as risk_bp
+    from crowdfund.credit import reactions as _credit_reactions  # noqa: F401  (registers the outbox observers)
+    from crowdfund.risk import reactions as _risk_reactions  # noqa: F401
 
     for bp in (discovery_bp, accounts_bp, campaigns_bp, moderation_bp, media_bp, pledges_bp, payments_bp, updates_bp,
-               comments_bp, dashboard_bp, notifications_bp, payout_accounts_bp, payouts_bp):
+               comments_bp, dashboard_bp, notifications_bp, payout_accounts_bp, payouts_bp, credit_bp, risk_bp):
         app.register_blueprint(bp)
     transparency.register(app)  # template globals: the campaign page's money section, overdue badges
 

@@ -13,6 +13,17 @@ from crowdfund.extensions import db
 crowdfund_cli = AppGroup("crowdfund", help="Manage the crowdfund platform.")
 
 
+def _add_feature_commands() -> None:
+    from crowdfund.credit.commands import credit_cli
+    from crowdfund.risk.commands import risk_cli
+
+    crowdfund_cli.add_command(credit_cli)
+    crowdfund_cli.add_command(risk_cli)
+
+
+_add_feature_commands()
+
+
 @crowdfund_cli.command("create-user")
 @click.argument("email")
 @click.option("--role", type=click.Choice(ROLES), help="Role of the account (a new one is a backer by default).")

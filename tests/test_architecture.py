@@ -20,7 +20,7 @@ LAYERS = ("web", "settlement", "domain", "notifications", "models", "infrastruct
 RULES = [
     # Entry points and presentation: routes, forms, commands, jobs, the app factory, migrations.
     ("notifications", r"crowdfund\.notifications(\.(handlers|services))?"),
-    ("web", r"crowdfund\.[a-z_]+\.(routes|account_routes|forms)"),
+    ("web", r"crowdfund\.[a-z_]+\.(routes|account_routes|forms|commands)"),
     ("web", r"crowdfund(\.(cli|tasks|ticker|celery_app|serve|devserver|http_errors|page_cache|warmup|demo))?"),
     ("web", r"crowdfund\.payments\.(stripe_standin|standin_connect)"),
     ("web", r"crowdfund\.dashboard(\.chart)?"),

@@ -1,0 +1,2 @@
+"""Outbox observers of crowdfund/credit: what it recomputes when a domain event is delivered
+(crowdfund.outbox.observes). Imported by the app factory, which registers them."""

@@ -1,0 +1,4 @@
+"""Pages of crowdfund/risk."""
+from flask import Blueprint
+
+bp = Blueprint("risk", __name__)
