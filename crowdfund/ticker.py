@@ -20,6 +20,8 @@ def run_periodic_jobs(now=None) -> dict:
     from crowdfund.settlement.refunds import resolve_open_refunds
     from crowdfund.settlement.releases import run_release_jobs
     from crowdfund.pledges.services import expire_abandoned_pledges
+    from crowdfund.credit.jobs import run_daily as refresh_credit
+    from crowdfund.risk.jobs import run_daily as refresh_risk
 
     now = now or utcnow()
     try:
@@ -33,6 +35,9 @@ def run_periodic_jobs(now=None) -> dict:
         resolve_open_refunds(now)  # refunds whose Stripe answer was lost: found and booked, or reopened
         run_release_jobs(now)  # first tranches once charging settled; approved releases sent (payouts)
         queue_ending_soon(now)  # followers' "48 hours left" email, once each (notifications)
+        refresh_credit(now)  # profiles change with time too (a milestone becomes overdue)
+        refresh_risk(now)  # silence and overdue milestones raise a campaign's risk; the moderators' digest
+        db.session.commit()
         # Events whose dispatch after commit was lost (a broker away, a process killed) or failed.
         dispatch_due()  # on the real clock: a backoff is real time, whatever `now` the job is run as
         forget_delivered(now - timedelta(days=int(current_app.config["OUTBOX_KEEP_DAYS"])))
