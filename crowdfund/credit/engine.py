@@ -11,6 +11,9 @@ CONTRACT (shared by crowdfund/credit, bench/risk.py and the templates):
   (lazy translations, rendered by templates).
 """
 from dataclasses import asdict, dataclass, field
+from statistics import median
+
+from flask_babel import lazy_gettext as _l
 
 
 @dataclass
@@ -74,5 +77,248 @@ class Scorecard:
     factors: list[Factor]
 
 
+@dataclass(frozen=True)
+class FactorText:
+    label: object  # lazy translation
+    explanation: object
+    improve: object
+
+
+@dataclass(frozen=True)
+class Band:
+    low: int | None  # lowest score in the band; None for "new"
+    high: int | None
+    label: object
+
+
+SCORE_MIN, SCORE_MAX = 0, 1000
+ANSWER_DAYS = 14  # an update request counts as answered by an update within this many days
+
+BANDS: dict[str, Band] = {
+    "new": Band(None, None, _l("No history yet")),
+    "weak": Band(0, 399, _l("Weak")),
+    "fair": Band(400, 599, _l("Fair")),
+    "good": Band(600, 799, _l("Good")),
+    "strong": Band(800, 1000, _l("Strong")),
+}
+
+FACTORS: dict[str, FactorText] = {
+    "email_verified": FactorText(
+        _l("Email address verified"),
+        _l("Backers and the platform can reach the founder at a working address."),
+        _l("Confirm your email address from the link we sent you (Account settings)."),
+    ),
+    "payout_verified": FactorText(
+        _l("Payout account verified"),
+        _l("The payment provider checked the founder's identity and bank account before any money is paid out."),
+        _l("Finish the payout account onboarding so it can receive transfers."),
+    ),
+    "account_age": FactorText(
+        _l("Account age"),
+        _l("Older accounts have a longer record on the platform; brand-new accounts are a common sign of fraud."),
+        _l("This grows by itself as your account gets older."),
+    ),
+    "business": FactorText(
+        _l("Business details"),
+        _l("Whether the founder declared who is behind the campaign, and whether a moderator checked it against a document."),
+        _l("Declare your business details on your profile and send a document so a moderator can check them."),
+    ),
+    "outcomes": FactorText(
+        _l("Campaign outcomes"),
+        _l("Funded campaigns count for the founder; cancelled, abandoned and especially suspended ones count against. "
+           "Falling short of a goal costs little: it is no sign of dishonesty."),
+        _l("Set goals you can reach, and deliver the campaigns you start rather than cancelling or abandoning them."),
+    ),
+    "milestones": FactorText(
+        _l("Milestones on time"),
+        _l("Whether the founder completes the delivery milestones they announced by their due dates."),
+        _l("Set realistic due dates and report each milestone complete when it is done; finish overdue milestones first."),
+    ),
+    "spend_backed": FactorText(
+        _l("Released money backed by spend reports"),
+        _l("The share of the money paid out to the founder that their spend reports account for."),
+        _l("Post a spend report for every release, covering what the money was spent on."),
+    ),
+    "budget": FactorText(
+        _l("Budget kept"),
+        _l("The share of reported budget lines where spending stayed within the amount announced."),
+        _l("Plan budget lines with a margin and keep spending within them."),
+    ),
+    "update_cadence": FactorText(
+        _l("Regular updates"),
+        _l("The median number of days between updates while a funded campaign is being delivered."),
+        _l("Post an update at least every two weeks while you deliver, even when there is little news."),
+    ),
+    "update_requests": FactorText(
+        _l("Update requests answered"),
+        _l("The share of backers' update requests followed by an update within 14 days."),
+        _l("When backers ask for news, post an update within two weeks."),
+    ),
+    "refunds": FactorText(
+        _l("Refund rate"),
+        _l("The share of collected pledges that were refunded."),
+        _l("Describe rewards accurately and deliver them, so backers do not need to ask for their money back."),
+    ),
+    "disputes": FactorText(
+        _l("Dispute rate"),
+        _l("The share of collected pledges that backers disputed with their bank."),
+        _l("Answer backers' questions quickly and offer a refund before they turn to their bank."),
+    ),
+    "reports_upheld": FactorText(
+        _l("Upheld reports"),
+        _l("Reports about the founder's campaigns that a moderator upheld."),
+        _l("Follow the platform rules; an upheld report stays on the record."),
+    ),
+    "receipts": FactorText(
+        _l("Rewards received"),
+        _l("Of the backers who said whether their reward arrived, the share who received it."),
+        _l("Ship rewards, mark the tiers shipped, and help backers whose reward did not arrive."),
+    ),
+}
+
+
+def _clamp(value: int, low: int, high: int) -> int:
+    return max(low, min(high, value))
+
+
+def _share(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+def _identity(f: FounderFacts) -> list[Factor]:
+    age = _clamp(f.account_age_days // 12, 0, 30)
+    business = 40 if f.business_checked else 15 if f.business_declared else 0
+    return [
+        Factor("email_verified", 40 if f.email_verified else 0, 40,
+               str(_l("verified")) if f.email_verified else str(_l("not verified"))),
+        Factor("payout_verified", 40 if f.payout_verified else 0, 40,
+               str(_l("verified")) if f.payout_verified else str(_l("not verified"))),
+        Factor("account_age", age, 30, str(_l("%(days)d days", days=f.account_age_days))),
+        Factor("business", business, 40,
+               str(_l("checked by a moderator")) if f.business_checked
+               else str(_l("declared, not checked yet")) if f.business_declared else str(_l("not declared"))),
+    ]
+
+
+def _outcomes(f: FounderFacts) -> Factor:
+    raw = (60 + 25 * f.campaigns_funded - 5 * f.campaigns_failed - 20 * f.campaigns_cancelled
+           - 60 * f.campaigns_abandoned - 100 * f.campaigns_suspended)
+    value = str(_l("%(funded)d funded, %(failed)d failed, %(cancelled)d cancelled, %(abandoned)d abandoned, "
+                   "%(suspended)d suspended", funded=f.campaigns_funded, failed=f.campaigns_failed,
+                   cancelled=f.campaigns_cancelled, abandoned=f.campaigns_abandoned,
+                   suspended=f.campaigns_suspended))
+    return Factor("outcomes", _clamp(raw, -150, 160), 160, value)
+
+
+def late_points(days_late: int) -> int:
+    """Points for one milestone completed days_late days after its due date."""
+    return max(0, 10 - days_late // 3)
+
+
+def _milestones(f: FounderFacts) -> Factor:
+    total = f.milestones_on_time + f.milestones_late + f.milestones_overdue
+    raw = (40 + 15 * f.milestones_on_time + sum(late_points(d) for d in f.late_days)
+           - 25 * f.milestones_overdue)
+    if not total:
+        value = str(_l("no milestone due yet (neutral)"))
+    else:
+        value = str(_l("%(on_time)d on time, %(late)d late, %(overdue)d overdue",
+                       on_time=f.milestones_on_time, late=f.milestones_late, overdue=f.milestones_overdue))
+    return Factor("milestones", _clamp(raw, -100, 120), 120, value)
+
+
+def _spend_backed(f: FounderFacts) -> Factor:
+    currencies = [c for c, amount in f.released.items() if amount > 0]
+    if not currencies:
+        return Factor("spend_backed", 40, 80, str(_l("no money released yet (neutral)")))
+    ratio = sum(min(1.0, f.released_backed.get(c, 0) / f.released[c]) for c in currencies) / len(currencies)
+    return Factor("spend_backed", round(80 * ratio), 80,
+                  str(_l("%(percent)d%% of released money reported", percent=round(100 * ratio))))
+
+
+def _budget(f: FounderFacts) -> Factor:
+    reported = f.budget_lines_over + f.budget_lines_under
+    if not reported:
+        return Factor("budget", 20, 40, str(_l("no spending reported yet (neutral)")))
+    return Factor("budget", round(40 * _share(f.budget_lines_under, reported)), 40,
+                  str(_l("%(over)d of %(reported)d reported lines over budget",
+                         over=f.budget_lines_over, reported=reported)))
+
+
+CADENCE_STEPS = ((14, 100), (30, 75), (60, 40), (90, 20))  # median gap up to N days -> points
+
+
+def cadence_points(median_gap_days: float) -> int:
+    """Points for the median days between updates during delivery."""
+    for limit, points in CADENCE_STEPS:
+        if median_gap_days <= limit:
+            return points
+    return 0
+
+
+def _communication(f: FounderFacts) -> list[Factor]:
+    if f.update_gaps_days:
+        gap = median(f.update_gaps_days)
+        cadence = Factor("update_cadence", cadence_points(gap), 100,
+                         str(_l("an update every %(days)s days (median)", days=f"{gap:.0f}")))
+    else:
+        cadence = Factor("update_cadence", 50, 100, str(_l("not enough updates during delivery yet (neutral)")))
+    if f.update_requests:
+        answered = _clamp(f.update_requests_answered, 0, f.update_requests)
+        requests = Factor("update_requests", round(50 * answered / f.update_requests), 50,
+                          str(_l("%(answered)d of %(requests)d answered within 14 days",
+                                 answered=answered, requests=f.update_requests)))
+    else:
+        requests = Factor("update_requests", 25, 50, str(_l("no update requests (neutral)")))
+    return [cadence, requests]
+
+
+def _rate_factor(code: str, count: int, collected: int, per_point: int) -> Factor:
+    """100 points minus per_point for each percentage point of collected pledges, at least 0."""
+    if not collected:
+        return Factor(code, 50, 100, str(_l("no pledges collected yet (neutral)")))
+    percent = 100 * count / collected
+    return Factor(code, max(0, round(100 - per_point * percent)), 100,
+                  str(_l("%(count)d of %(collected)d pledges (%(percent)s%%)", count=count,
+                         collected=collected, percent=f"{percent:.1f}")))
+
+
+def _backers(f: FounderFacts) -> list[Factor]:
+    marked = f.receipts_received + f.receipts_not_received
+    if marked:
+        receipts = Factor("receipts", round(100 * f.receipts_received / marked), 100,
+                          str(_l("%(received)d received, %(not_received)d not received (%(shipped)d tiers shipped)",
+                                 received=f.receipts_received, not_received=f.receipts_not_received,
+                                 shipped=f.tiers_shipped)))
+    else:
+        receipts = Factor("receipts", 50, 100, str(_l("no backer has said yet (neutral)")))
+    return [
+        _rate_factor("refunds", f.refunds, f.pledges_collected, 5),
+        _rate_factor("disputes", f.disputes, f.pledges_collected, 20),
+        Factor("reports_upheld", max(-150, -50 * f.reports_upheld), 0,
+               str(_l("%(count)d upheld", count=f.reports_upheld))),
+        receipts,
+    ]
+
+
+def has_history(facts: FounderFacts) -> bool:
+    """A campaign reached an outcome: funded, failed, cancelled, abandoned or suspended."""
+    return bool(facts.campaigns_funded + facts.campaigns_failed + facts.campaigns_cancelled
+                + facts.campaigns_abandoned + facts.campaigns_suspended)
+
+
+def band_of(score: int | None) -> str:
+    if score is None:
+        return "new"
+    for code, band in BANDS.items():
+        if band.low is not None and band.low <= score <= band.high:
+            return code
+    raise ValueError(score)
+
+
 def scorecard(facts: FounderFacts) -> Scorecard:
-    raise NotImplementedError  # crowdfund/credit helper implements
+    """Every factor's points; the score is their sum clamped to 0..1000, or None before any outcome."""
+    factors = [*_identity(facts), _outcomes(facts), _milestones(facts), _spend_backed(facts),
+               _budget(facts), *_communication(facts), *_backers(facts)]
+    score = _clamp(sum(x.points for x in factors), SCORE_MIN, SCORE_MAX) if has_history(facts) else None
+    return Scorecard(score=score, band=band_of(score), factors=factors)
