@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from crowdfund.campaigns.models import Campaign
 from crowdfund.extensions import db
+from crowdfund.outbox import emit
 from crowdfund.payments import gateway, ledger
 from crowdfund.payments.gateway import GatewayError
 from crowdfund.payouts.models import Release
@@ -129,6 +130,8 @@ def _finish(release: Release, campaign: Campaign, transfer_id: str | None, now: 
     if transfer_id is not None:  # booked once per transfer id, whoever gets here
         ledger.book(campaign.id, "release", amount, campaign.currency, stripe_id=transfer_id,
                     note=f"release {release.id} ({release.tranche})", actor_id=release.decided_by_id)
+    if done:
+        emit("release.transferred", now=now, campaign_id=campaign.id, release_id=release.id, amount=amount)
     db.session.commit()
     return TransferOutcome("transferred" if done else "skipped", amount)
 

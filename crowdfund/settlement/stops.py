@@ -7,6 +7,7 @@ from datetime import datetime
 from crowdfund.campaigns import lifecycle
 from crowdfund.campaigns.models import Campaign
 from crowdfund.extensions import db
+from crowdfund.outbox import emit
 from crowdfund.settlement.refunds import CampaignRefunds, money_to_refund, refund_campaign
 
 
@@ -20,6 +21,7 @@ def cancel_campaign(campaign: Campaign, founder, reason: str, now: datetime) -> 
     """The founder cancels their live campaign (lifecycle.cancel), committed; then collected money is
     refunded. Returns the refunds' outcome, None when nothing had been collected."""
     lifecycle.cancel(campaign, founder, reason, now)
+    emit("campaign.cancelled", now=now, campaign_id=campaign.id)
     db.session.commit()
     return _refund_collected_money(campaign, founder, reason, now)
 
@@ -27,5 +29,6 @@ def cancel_campaign(campaign: Campaign, founder, reason: str, now: datetime) -> 
 def suspend_campaign(campaign: Campaign, moderator, reason: str, now: datetime) -> CampaignRefunds | None:
     """A moderator suspends a live campaign (lifecycle.suspend), committed; then refunds as for cancel."""
     lifecycle.suspend(campaign, moderator, reason, now)
+    emit("campaign.suspended", now=now, campaign_id=campaign.id)
     db.session.commit()
     return _refund_collected_money(campaign, moderator, reason, now)

@@ -265,6 +265,7 @@ def request_update(campaign: Campaign, user, now: datetime | None = None) -> Upd
     request = UpdateRequest(campaign_id=campaign.id, user_id=user.id, created_at=now)
     db.session.add(request)
     db.session.flush()
+    emit("update.requested", now=now, campaign_id=campaign.id, request_id=request.id)
     return request
 
 
