@@ -7,13 +7,12 @@ from werkzeug.exceptions import NotFound
 from crowdfund.accounts import services
 from crowdfund.accounts.forms import EmptyForm, LoginForm, ProfileForm, RequestResetForm, ResetPasswordForm, SignupForm
 from crowdfund.accounts.models import User
-from crowdfund.campaigns.services import public_campaigns_of
+from crowdfund.credit.routes import profile_page
 from crowdfund.errors import ValidationFailed
 from crowdfund.extensions import db, limiter, login_manager
 from crowdfund.media.services import set_avatar
 from crowdfund.outbox import emit
 from crowdfund.redirects import safe_next
-from crowdfund.pledges.services import backed_campaign_count, pledged_totals
 
 bp = Blueprint("accounts", __name__)
 
@@ -179,10 +178,7 @@ def profile(user_id):
     user = db.session.get(User, user_id)
     if user is None:
         raise NotFound()
-    campaigns = public_campaigns_of(user.id)
-    return render_template("accounts/profile.html", user=user, campaigns=campaigns,
-                           totals=pledged_totals(c.id for c in campaigns),
-                           backed_count=backed_campaign_count(user.id))
+    return profile_page(user)
 
 
 @bp.route("/me/settings", methods=["GET", "POST"])

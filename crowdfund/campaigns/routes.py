@@ -15,6 +15,7 @@ from crowdfund.campaigns.forms import (
 )
 from crowdfund.campaigns.models import Campaign
 from crowdfund.clock import utcnow
+from crowdfund.credit.routes import founder_summary
 from crowdfund.errors import DomainError, ValidationFailed
 from crowdfund.extensions import db
 from crowdfund.http_errors import widget_content_security_policy
@@ -78,6 +79,7 @@ def show(slug):
         updates=updates, update_count=update_count, latest_update=updates[0].created_at if updates else None,
         update_reader=reads_backer_updates(current_user, campaign) if updates else False,
         percent=money.percent(pledged, campaign.goal), founder_stats=founder_stats, is_owner=is_owner,
+        founder_credit=founder_summary(campaign.founder_id),
         budget_total=sum(line.amount for line in campaign.budget_lines),
         checklist=services.checklist(campaign) if is_owner and campaign.is_editable else None)
 
