@@ -223,3 +223,38 @@ def email_abandonment(payload: dict) -> None:
         backer, subject, "campaign_abandoned", name=backer.display_name, title=campaign.title,
         reason=payload.get("reason") or "", amount=format_money(per_backer[backer.id], campaign.currency),
         has_refund=per_backer[backer.id] > 0, link=link) for backer in backers})
+
+
+# --- risk early-warning (crowdfund/risk/holds.py emits these) --------------------------------------
+
+@emails("risk.hold_started")
+def email_hold_to_founder(payload: dict) -> None:
+    """The founder hears that the campaign's releases are held, and what to do about each reason;
+    once per hold (keyed by the payload's hold_key)."""
+    campaign = db.session.get(Campaign, payload["campaign_id"])
+    founder = db.session.get(User, campaign.founder_id) if campaign is not None else None
+    if founder is None:
+        return
+    link = services.public_url("payouts.campaign_releases", slug=campaign.slug)
+    services.send_once(str(payload["hold_key"]), {founder.id: _message_to(
+        founder, _("Releases of “%(title)s” are on hold", title=campaign.title), "risk_hold_started",
+        name=founder.display_name, title=campaign.title, reasons=list(payload.get("reasons") or []), link=link)})
+
+
+@emails("risk.digest")
+def email_risk_digest(payload: dict) -> None:
+    """The day's flagged campaigns to every moderator and admin, each once a day
+    ("risk-digest:<date>:<moderator id>")."""
+    campaigns = [dict(c, link=services.public_url("risk.detail", campaign_id=int(c["campaign_id"])))
+                 for c in payload.get("campaigns") or []]
+    if not campaigns:
+        return
+    date = str(payload["date"])
+    subject = _("Risk digest %(date)s: %(count)s flagged", date=date, count=len(campaigns))
+    queue_link = services.public_url("risk.queue")
+    moderators = db.session.execute(
+        db.select(User).where(User.role.in_(("moderator", "admin"))).order_by(User.id)).scalars().all()
+    messages = {user.id: _message_to(user, subject, "risk_digest", name=user.display_name, date=date,
+                                     campaigns=campaigns, queue_link=queue_link) for user in moderators}
+    for user_id, message in messages.items():
+        services.send_once(f"risk-digest:{date}:{user_id}", {user_id: message})

@@ -20,10 +20,12 @@ from crowdfund.campaigns.models import Campaign, Milestone
 from crowdfund.errors import IllegalTransition, NotAllowed, ValidationFailed
 from crowdfund.extensions import db
 from crowdfund.moderation.services import record_action, require_moderator
+from crowdfund.outbox import emit
 from crowdfund.payments import ledger
 from crowdfund.payouts import schedule
 from crowdfund.payouts.models import LIVE_RELEASE_STATES, PayoutAccount, Release
 from crowdfund.pledges.models import Pledge
+from crowdfund.risk.holds import hold_message, hold_of, note_hold_changes
 from crowdfund.updates.models import Update
 
 FIRST = "first"
@@ -107,7 +109,8 @@ def live_release(campaign_id: int, tranche: str) -> Release | None:
 
 def request_release(campaign: Campaign, milestone_id: int, update_id: int | None, founder, now: datetime) -> Release:
     """The founder asks for a milestone's tranche, pointing at the update that reported it completed.
-    Flushes. One live release per milestone: a second request raises IllegalTransition."""
+    Flushes ("release.requested" emitted). One live release per milestone: a second request raises
+    IllegalTransition."""
     if campaign.founder_id != founder.id:
         raise NotAllowed(_("Only the campaign's founder can request a release."))
     if campaign.state != "successful":
@@ -136,6 +139,8 @@ def request_release(campaign: Campaign, milestone_id: int, update_id: int | None
     except IntegrityError as error:  # a concurrent request won
         db.session.rollback()
         raise IllegalTransition(_("A release for this milestone was already requested.")) from error
+    emit("release.requested", now=now, campaign_id=campaign.id, release_id=release.id)
+    note_hold_changes(campaign.id, now)  # a held campaign's founder hears what to do
     return release
 
 
@@ -164,19 +169,24 @@ def _decide(release: Release, moderator, from_state: str, to_state: str, reason:
 
 
 def approve_release(release: Release, moderator, reason: str, now: datetime) -> None:
-    """requested → approved (audit-logged). Flushes; the caller commits and then runs the transfer.
-    A release no longer requested (a second click, a concurrent approval) raises IllegalTransition."""
+    """requested → approved (audit-logged, "release.approved" emitted). Flushes; the caller commits and
+    then runs the transfer. A release no longer requested (a second click, a concurrent approval)
+    raises IllegalTransition; one of a campaign held by the risk review (risk/holds.py) ValidationFailed."""
     require_moderator(moderator)
     if not reason.strip():
         raise ValidationFailed(_("Give a reason."))
     campaign = db.session.get(Campaign, release.campaign_id)
     if campaign.state != "successful":
         raise IllegalTransition(_("Releases are made only for a successful campaign."))
+    hold = hold_of(campaign.id)
+    if hold is not None:
+        raise ValidationFailed(hold_message(hold))
     if not _decide(release, moderator, "requested", "approved", reason, now):
         raise IllegalTransition(_("This release was already decided."))
     record_action(moderator, "release_approved", campaign, reason,
                   {"release_id": release.id, "milestone_id": release.milestone_id,
                    "amount_now": amount_now(campaign, release.milestone_id)})
+    emit("release.approved", now=now, campaign_id=campaign.id, release_id=release.id)
 
 
 def reject_release(release: Release, moderator, reason: str, now: datetime) -> None:

@@ -18,6 +18,7 @@ from crowdfund.moderation.services import require_moderator
 from crowdfund.payouts import releases
 from crowdfund.settlement import releases as sending
 from crowdfund.payouts.models import Release
+from crowdfund.risk import holds
 from crowdfund.updates.models import Update
 
 bp = Blueprint("payouts", __name__)
@@ -105,10 +106,13 @@ def request_release(slug, milestone_id):
 @bp.get("/campaigns/<slug>/releases")
 @login_required
 def campaign_releases(slug):
-    """The founder's view of the schedule: every tranche, its state and what it released."""
+    """The founder's view of the schedule: every tranche, its state and what it released; while the
+    risk review holds the releases, what to do about each reason."""
     campaign = campaign_for_founder(slug, current_user)
+    hold = holds.hold_of(campaign.id)
     return render_template("payouts/releases.html", campaign=campaign, releases=releases.releases_of(campaign.id),
-                           overview=releases.release_overview(campaign))
+                           overview=releases.release_overview(campaign), hold=hold,
+                           hold_reasons=[holds.reason_text(code) for code in hold.codes] if hold else [])
 
 
 # --- moderator --------------------------------------------------------------------------------
@@ -126,11 +130,13 @@ def _release(release_id: int) -> Release:
 
 def _queue_page(forms=None, status: int = 200):
     rows = []
+    risk_settings = holds.settings()
     for release in releases.requested_releases():
         campaign = db.session.get(Campaign, release.campaign_id)
         report = db.session.get(Update, release.update_id) if release.update_id else None
         rows.append((release, campaign, report, releases.amount_now(campaign, release.milestone_id),
-                     (forms or {}).get(release.id) or DecisionForm(prefix=f"r{release.id}", formdata=None)))
+                     (forms or {}).get(release.id) or DecisionForm(prefix=f"r{release.id}", formdata=None),
+                     holds.hold_of(campaign.id, risk_settings)))
     failed = [(r, db.session.get(Campaign, r.campaign_id)) for r in releases.failed_releases()]
     return render_template("payouts/release_queue.html", rows=rows, failed=failed,
                            retry_form=RetryForm(formdata=None)), status

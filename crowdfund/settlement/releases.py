@@ -19,6 +19,7 @@ from crowdfund.payments.gateway import GatewayError
 from crowdfund.payouts.models import Release
 from crowdfund.payouts.releases import FIRST, UNSETTLED_PLEDGE_STATES, amount_now, destination_of, transfer_group
 from crowdfund.pledges.models import Pledge
+from crowdfund.risk.holds import hold_of
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,9 @@ class TransferOutcome:
 
 def create_first_tranches(now: datetime) -> int:
     """Approve the first tranche of every successful, settled campaign that has none yet (and money
-    collected). Idempotent and safe to run concurrently (the one-live-release index). Commits per
-    campaign; returns how many were created."""
+    collected). A campaign held by the risk review (risk/holds.py) gets none until a moderator clears
+    it (a later run creates it). Idempotent and safe to run concurrently (the one-live-release
+    index). Commits per campaign; returns how many were created."""
     if int(current_app.config["FIRST_TRANCHE_BP"]) <= 0:
         return 0
     candidates = db.session.execute(
@@ -43,10 +45,14 @@ def create_first_tranches(now: datetime) -> int:
         .order_by(Campaign.id)).scalars().all()
     created = 0
     for campaign_id in candidates:
-        db.session.add(Release(campaign_id=campaign_id, milestone_id=None, tranche=FIRST, state="approved",
-                               requested_at=now, decided_at=now, reason=_("First tranche, released at success.")))
+        if hold_of(campaign_id) is not None:
+            continue
+        release = Release(campaign_id=campaign_id, milestone_id=None, tranche=FIRST, state="approved",
+                          requested_at=now, decided_at=now, reason=_("First tranche, released at success."))
+        db.session.add(release)
         try:
             db.session.flush()
+            emit("release.approved", now=now, campaign_id=campaign_id, release_id=release.id)
             db.session.commit()
         except IntegrityError:  # another run created it first
             db.session.rollback()
