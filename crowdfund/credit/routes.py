@@ -6,7 +6,6 @@ from datetime import datetime
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from werkzeug.exceptions import NotFound
 
@@ -26,8 +25,6 @@ from crowdfund.templating import format_money
 
 bp = Blueprint("credit", __name__)
 
-BAND_LABELS = {"new": _l("No history yet"), "weak": _l("Weak"), "fair": _l("Fair"), "good": _l("Good"),
-               "strong": _l("Strong")}
 
 
 # --- The profile ------------------------------------------------------------------------------------
@@ -46,7 +43,7 @@ class FactorRow:
 def _factor_rows(profile: CreditProfile | None) -> list[FactorRow]:
     """Each stored factor with its label, explanation and advice (engine.FACTORS when it knows the
     code, else what the stored factor carries)."""
-    known = getattr(engine, "FACTORS", {})
+    known = engine.FACTORS
     rows = []
     for factor in (profile.factors if profile is not None else None) or []:
         info = known.get(factor.get("code"))
@@ -165,9 +162,9 @@ def stored_or_computed_profile(user_id: int) -> CreditProfile | None:
         return profile
     try:
         from crowdfund.credit.services import profile_of
-    except ImportError:  # the scoring services are not there yet: nothing to show but "no history"
+    except ImportError:  # until the scoring services land: nothing to show but "no history yet"
         return None
-    return profile_of(user_id)
+    return profile_of(user_id, utcnow())
 
 
 def profile_context(user: User) -> dict:
@@ -201,7 +198,9 @@ def founder_summary(founder_id: int) -> dict:
 
 @bp.app_template_global()
 def credit_band_label(band: str | None) -> str:
-    return str(BAND_LABELS.get(band or "new", band))
+    """The band's name as shown ("Good"); an unknown code as it is."""
+    known = engine.BANDS.get(band or "new")
+    return str(known.label) if known is not None else str(band)
 
 
 # --- Shipped tiers and receipts ---------------------------------------------------------------------
