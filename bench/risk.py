@@ -486,11 +486,12 @@ def seed_founders(app, founders: int, now: datetime) -> None:
     from crowdfund.payouts.models import Release
     from crowdfund.updates.models import SpendReport, Update
 
-    seed(app, campaigns=founders, pledges=founders * 5, now=now)
+    seed(app, campaigns=founders, pledges=0, now=now)  # its pledges can repeat a (campaign, backer) pair
     rng = random.Random(11)
     with app.app_context(), db.engine.begin() as connection:
         campaigns = list(connection.execute(select(Campaign.id, Campaign.founder_id, Campaign.state,
-                                                   Campaign.deadline).order_by(Campaign.id)))
+                                                   Campaign.deadline, Campaign.launched_at).order_by(Campaign.id)))
+        _pledge_rows(connection, campaigns, now, rng)
         # bench/seed.py gives 5 campaigns to a founder; here every campaign gets a founder of its own.
         first = connection.execute(select(User.id).order_by(User.id.desc())).scalar() + 1
         connection.execute(User.__table__.insert(), [
@@ -499,7 +500,8 @@ def seed_founders(app, founders: int, now: datetime) -> None:
              "created_at": now - timedelta(days=rng.randint(5, 900))} for i in range(len(campaigns))])
         connection.execute(Campaign.__table__.update().where(Campaign.id == db.bindparam("cid")).values(
             founder_id=db.bindparam("fid")), [{"cid": c.id, "fid": first + i} for i, c in enumerate(campaigns)])
-        lines = dict(connection.execute(select(BudgetLine.campaign_id, BudgetLine.id).where(BudgetLine.position == 0)))
+        lines = {campaign: line for campaign, line in connection.execute(
+            select(BudgetLine.campaign_id, BudgetLine.id).where(BudgetLine.position == 0))}
         updates, reports, releases = [], [], []
         next_update = 1
         for i, c in enumerate(campaigns):
@@ -517,6 +519,35 @@ def seed_founders(app, founders: int, now: datetime) -> None:
         for table, rows in ((Update.__table__, updates), (SpendReport.__table__, reports), (Release.__table__, releases)):
             for start in range(0, len(rows), 2000):
                 connection.execute(table.insert(), rows[start:start + 2000])
+
+
+def _pledge_rows(connection, campaigns, now: datetime, rng: random.Random, per_campaign: int = 5) -> None:
+    """`per_campaign` pledges per campaign from distinct backers of a shared pool."""
+    from sqlalchemy import select
+
+    from crowdfund.accounts.models import User
+    from crowdfund.campaigns.models import RewardTier
+    from crowdfund.pledges.models import Pledge
+
+    first = connection.execute(select(User.id).order_by(User.id.desc())).scalar() + 1
+    pool = max(per_campaign, len(campaigns) // 2)
+    connection.execute(User.__table__.insert(), [
+        {"id": first + i, "email": f"backer{first + i}@bench.example", "display_name": f"Backer {first + i}",
+         "password_hash": "x", "role": "backer", "email_verified_at": now, "login_id": f"backer-{first + i}",
+         "created_at": now - timedelta(days=300)} for i in range(pool)])
+    tiers = {campaign: tier for campaign, tier in connection.execute(select(RewardTier.campaign_id, RewardTier.id))}
+    rows = []
+    for c in campaigns:
+        state = {"successful": "collected", "failed": "void"}.get(c.state, "active")
+        for backer in rng.sample(range(first, first + pool), per_campaign):
+            created = c.launched_at + (min(now, c.deadline) - c.launched_at) * rng.random()
+            rows.append({"campaign_id": c.id, "backer_id": backer, "reward_tier_id": tiers[c.id], "amount": 5_000,
+                         "shipping_amount": 0, "state": state, "created_at": created, "updated_at": created,
+                         "charge_attempts": 1 if state == "collected" else 0,
+                         "collected_at": c.deadline if state == "collected" else None,
+                         "card_summary": "Visa •••• 4242", "disputed": False})
+    for start in range(0, len(rows), 2000):
+        connection.execute(Pledge.__table__.insert(), rows[start:start + 2000])
 
 
 def time_rebuild(database_url: str, founders: int) -> dict:
@@ -546,7 +577,8 @@ def time_rebuild(database_url: str, founders: int) -> dict:
             one = (time.perf_counter() - started) / runs
             db.session.rollback()
             profiles = db.session.execute(db.text("SELECT count(*) FROM credit_profile")).scalar()
-        app.extensions["sqlalchemy"].engines[None].dispose() if hasattr(app.extensions["sqlalchemy"], "engines") else None
+            db.session.remove()
+            db.engine.dispose()
     return {"seeded s": seeded, "rebuild s": rebuild, "one ms": one * 1000, "profiles": profiles}
 
 
