@@ -110,9 +110,22 @@ MATRIX = {
     "comments.unhide": row(LOGIN, 403, 403, 403, 409),
     "moderation.overdue": row(LOGIN, 403, 403, 403, 200),
     "moderation.refund_pledge": row(LOGIN, 403, 403, 403, 200),
+    # crowdfund/credit: marking a tier shipped needs a funded campaign (the world's is live: 409 for
+    # the owner); a receipt needs a collected pledge (the backer's is active: 409); the report form
+    # is refused to the founder (403) and shows the other founder their open report (200).
+    "credit.mark_shipped": row(LOGIN, 404, 404, 409, 404),
+    "credit.mark_receipt": row(LOGIN, 409, 404, 404, 404),
+    "credit.business_details": SIGNED_IN,
+    "credit.check_business": row(LOGIN, 403, 403, 403, 422),
+    "credit.report_campaign": row(LOGIN, 200, 200, 403, 200),
+    "credit.report_queue": row(LOGIN, 403, 403, 403, 200),
+    "credit.resolve_report": row(LOGIN, 403, 403, 403, 422),
     "payouts.queue": row(LOGIN, 403, 403, 403, 200),
     "payouts.decide": row(LOGIN, 403, 403, 403, 422),
     "payouts.retry": row(LOGIN, 403, 403, 403, REDIRECT),
+    "risk.queue": row(LOGIN, 403, 403, 403, 200),
+    "risk.detail": row(LOGIN, 403, 403, 403, 200),
+    "risk.clear": row(LOGIN, 403, 403, 403, 422),
     "pledges.show": row(LOGIN, 200, 404, 404, 404),
     "pledges.cancel": row(LOGIN, 200, 404, 404, 404),
     "pledges.card": row(LOGIN, 200, 404, 404, 404),
