@@ -1,7 +1,7 @@
 """What every rule's arguments point at, shared by the authorisation matrix and the fuzzing suite.
 
 `world` builds a live campaign owned by `owner` and backed by `backer` (an active pledge), another
-founder's live campaign, an update, a comment, a gallery image, a requested release, the backer's
+founder's live campaign, an update, a comment, a gallery image, a requested release, an open report by the other founder, the backer's
 email tokens and the five kinds of user; `rule_url` fills a rule's arguments from it; `all_rules`
 lists every rule of app.url_map except `static`, in a fixed order.
 """
@@ -50,7 +50,12 @@ def world(app, make_user, make_campaign, make_pledge, stripe_standin, stored_ima
     milestone, budget_line, tier = first(Milestone), first(BudgetLine), first(RewardTier)
     release = Release(campaign_id=campaign.id, milestone_id=milestone.id, tranche=f"milestone-{milestone.id}",
                       state="requested", amount=1000, requested_by_id=owner.id)
-    db.session.add_all([comment, gallery, release])
+    from crowdfund.moderation.models import CampaignReport
+    report = CampaignReport(campaign_id=campaign.id, reporter_id=other_founder.id, reason="Copied photos")
+    db.session.add_all([comment, gallery, release, report])
+    from crowdfund.risk.models import RiskAssessment  # a flag under the hold threshold: the risk page's clear form
+    db.session.add(RiskAssessment(campaign_id=campaign.id, score=10, reasons=[
+        {"code": "silence", "points": 10, "phase": "delivery", "detail": {"days_since_update": 50}}]))
     db.session.commit()
     cover = db.session.get(Image, campaign.cover_image_id)
     args = {
@@ -61,6 +66,8 @@ def world(app, make_user, make_campaign, make_pledge, stripe_standin, stored_ima
         "comment_id": comment.id,
         "milestone_id": milestone.id,
         "release_id": release.id,
+        "tier_id": tier.id,
+        "report_id": report.id,
         "user_id": owner.id,
         "category_slug": "food-drink",
         "name": cover.file_name(int(cover.widths.split(",")[0]), "jpg"),
