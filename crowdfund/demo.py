@@ -462,11 +462,9 @@ def datetime_of(day: date) -> datetime:
 
 def _score_everything(now):
     """Every founder's credit profile and every campaign's risk assessment, with the real services."""
-    try:
-        from crowdfund.credit.services import rebuild_all
-        from crowdfund.risk.assessment import assess
-    except ImportError:  # TODO(issue 16): remove once both services have landed
-        return
+    from crowdfund.credit.services import rebuild_all
+    from crowdfund.risk.assessment import assess
+
     rebuild_all(now)
-    for campaign in db.session.execute(db.select(Campaign).order_by(Campaign.id)).scalars():
-        assess(campaign, now)
+    for campaign_id in db.session.execute(db.select(Campaign.id).order_by(Campaign.id)).scalars().all():
+        assess(campaign_id, now)
