@@ -5,7 +5,7 @@ from bisect import bisect_left
 from collections import defaultdict
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 
 from crowdfund.accounts.models import User
 from crowdfund.campaigns.models import BudgetLine, Campaign, Milestone, RewardTier
@@ -159,7 +159,7 @@ def _backers(facts: FounderFacts, user_id: int) -> None:
     outcome), disputed; upheld reports; shipped tiers; backers' receipts."""
     mine = Campaign.founder_id == user_id
     collected, disputed = db.session.execute(
-        db.select(func.count(Pledge.id).filter(Pledge.collected_at.is_not(None)),
+        db.select(func.count(Pledge.id).filter(or_(Pledge.collected_at.is_not(None), Pledge.state == "collected")),
                   func.count(Pledge.id).filter(Pledge.disputed.is_(True)))
         .join(Campaign, Campaign.id == Pledge.campaign_id).where(mine)).one()
     facts.pledges_collected, facts.disputes = int(collected), int(disputed)
