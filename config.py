@@ -171,6 +171,22 @@ class Config:
     # request for any other Host gets a 400 (Flask's TRUSTED_HOSTS). PUBLIC_URL's host is always added.
     TRUSTED_HOSTS = _env_hosts("TRUSTED_HOSTS") or default_trusted_hosts(PUBLIC_URL)
 
+    # Risk early-warning (crowdfund/risk/rules.py RiskSettings; docs/operations.md "Risk early-warning").
+    RISK_HOLD_THRESHOLD = int(_env("RISK_HOLD_THRESHOLD", 50))  # releases held at or above this score
+    RISK_NEW_ACCOUNT_DAYS = int(_env("RISK_NEW_ACCOUNT_DAYS", 30))
+    RISK_LARGE_GOAL_RATIO = float(_env("RISK_LARGE_GOAL_RATIO", 3.0))  # goal over the category median
+    RISK_DUPLICATE_SIMILARITY = float(_env("RISK_DUPLICATE_SIMILARITY", 0.8))
+    RISK_IMAGE_DISTANCE = int(_env("RISK_IMAGE_DISTANCE", 6))  # perceptual-hash bits
+    RISK_BUDGET_MISMATCH_RATIO = float(_env("RISK_BUDGET_MISMATCH_RATIO", 0.25))
+    RISK_BUDGET_DOMINANT_SHARE = float(_env("RISK_BUDGET_DOMINANT_SHARE", 0.8))
+    RISK_SAME_SOURCE_PLEDGES = int(_env("RISK_SAME_SOURCE_PLEDGES", 5))
+    RISK_FAILED_SETUPS_FROM_ONE_IP = int(_env("RISK_FAILED_SETUPS_FROM_ONE_IP", 5))
+    RISK_SHARED_CARD_BACKERS = int(_env("RISK_SHARED_CARD_BACKERS", 3))
+    RISK_BURST_RATIO = float(_env("RISK_BURST_RATIO", 10.0))
+    RISK_BURST_MINIMUM = int(_env("RISK_BURST_MINIMUM", 20))
+    RISK_SILENCE_DAYS = int(_env("RISK_SILENCE_DAYS", 45))
+    RISK_SPIKE_7D = int(_env("RISK_SPIKE_7D", 5))
+
 
 class DevelopmentConfig(Config):
     DEBUG = False

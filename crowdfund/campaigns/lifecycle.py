@@ -58,6 +58,7 @@ def submit_for_review(campaign: Campaign, user, now: datetime) -> None:
                                   items="; ".join(str(item.label) for item in missing)))
     transition(campaign, "in_review", submitted_at=now)
     record_action(user, "submitted", campaign)
+    emit("campaign.submitted", now=now, campaign_id=campaign.id)  # the risk review fingerprints the story
 
 
 def approve(campaign: Campaign, moderator, reason: str) -> None:

@@ -39,6 +39,15 @@ class ProcessedImage:
     widths: tuple[int, ...]  # ascending
     # (width, extension) -> encoded bytes
     files: dict[tuple[int, str], bytes] = field(default_factory=dict)
+    # perceptual hash of the pixels (imagehash.phash, 16 hex digits): the risk review compares images
+    phash: str | None = None
+
+
+def perceptual_hash(image: Image.Image) -> str:
+    """imagehash.phash of the image as 16 hex digits (64 bits); near-identical pictures differ in few bits."""
+    import imagehash
+
+    return str(imagehash.phash(image.convert("RGB")))
 
 
 def variant_widths(kind: str, width: int) -> tuple[int, ...]:
@@ -152,7 +161,7 @@ def process_image(data: bytes, kind: str, *, max_pixels: int, max_bytes: int) ->
     image.info = {}
     widths = variant_widths(kind, image.width)
     result = ProcessedImage(width=widths[-1], height=max(1, round(image.height * widths[-1] / image.width)),
-                            widths=widths)
+                            widths=widths, phash=perceptual_hash(image))
     current = image
     for width in reversed(widths):
         if current.width != width:

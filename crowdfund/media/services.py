@@ -37,7 +37,7 @@ def store_image(data: bytes, kind: str) -> Image:
     except ImageRefused as error:
         raise ValidationFailed(_refusal_message(error)) from None
     image = Image(key=f"{kind}-{secrets.token_hex(16)}", kind=kind, width=processed.width, height=processed.height,
-                  widths=",".join(str(w) for w in processed.widths), formats="webp,jpg")
+                  widths=",".join(str(w) for w in processed.widths), formats="webp,jpg", phash=processed.phash)
     storage = get_storage()
     for (width, ext), content in processed.files.items():
         storage.save(image.file_name(width, ext), content, CONTENT_TYPES[ext])

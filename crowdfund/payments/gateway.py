@@ -118,6 +118,7 @@ class SetupResult:
     status: str
     payment_method_id: str | None
     card_summary: str | None = None
+    card_fingerprint: str | None = None  # the same card number gives the same one (None if not provided)
 
 
 def confirmed_card(setup_intent_id: str, customer_id: str) -> SetupResult:
@@ -132,7 +133,8 @@ def confirmed_card(setup_intent_id: str, customer_id: str) -> SetupResult:
         method = _call(client().v1.payment_methods.attach, pm_id, params={"customer": customer_id})
     card = getattr(method, "card", None)
     summary = f"{card.brand.title()} •••• {card.last4}" if card is not None else None
-    return SetupResult("succeeded", pm_id, summary)
+    fingerprint = getattr(card, "fingerprint", None) if card is not None else None
+    return SetupResult("succeeded", pm_id, summary, str(fingerprint)[:64] if fingerprint else None)
 
 
 def charge(customer_id: str, payment_method_id: str, amount: int, currency: str, idempotency_key: str,

@@ -1,4 +1,7 @@
 """Backing a campaign: the pledge form, the card page, the confirmation, and "My pledges"."""
+import hashlib
+import hmac
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -37,6 +40,15 @@ def pledge_helpers():
 def _payment_unavailable():
     db.session.rollback()
     return _("The payment service could not be reached. Nothing was charged; please try again in a minute.")
+
+
+def _client_ip_hash() -> str | None:
+    """HMAC-SHA256 of the client's address keyed with SECRET_KEY (hex): pledges from one address can be
+    grouped by the risk review, and the address itself is never stored."""
+    if not request.remote_addr:
+        return None
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(key, request.remote_addr.encode(), hashlib.sha256).hexdigest()
 
 
 def _pledge_form_page(form, campaign, status=200, pledge=None):
@@ -80,7 +92,8 @@ def new(slug):
     created = {}
 
     def start(tier, amount, country):
-        created["pledge"] = checkout.start_pledge(campaign, current_user, tier, amount, country, now)
+        created["pledge"] = checkout.start_pledge(campaign, current_user, tier, amount, country, now,
+                                                  client_ip_hash=_client_ip_hash())
 
     try:
         ok, status = _apply(form, campaign, start)

@@ -223,12 +223,14 @@ def require_waiting_for_card(pledge: Pledge, now: datetime) -> None:
         raise IllegalTransition(_("This pledge is not waiting for a card."))
 
 
-def save_card(pledge: Pledge, payment_method_id: str, card_summary: str | None) -> str | None:
-    """Store the card the backer confirmed; a pending pledge becomes active. Returns the card it
-    replaces (to forget after commit), if any. Flushes."""
+def save_card(pledge: Pledge, payment_method_id: str, card_summary: str | None,
+              card_fingerprint: str | None = None) -> str | None:
+    """Store the card the backer confirmed (and its fingerprint, for the risk review); a pending pledge
+    becomes active. Returns the card it replaces (to forget after commit), if any. Flushes."""
     old_card = pledge.stripe_payment_method_id
     pledge.stripe_payment_method_id = payment_method_id
     pledge.card_summary = card_summary
+    pledge.card_fingerprint = card_fingerprint
     db.session.flush()
     if pledge.state == "pending":
         transition(pledge, "active", from_states=("pending",))

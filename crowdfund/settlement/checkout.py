@@ -38,8 +38,10 @@ def _end_transaction() -> None:
     db.session.commit()
 
 
-def start_pledge(campaign, backer, tier, amount: int, shipping_country: str | None, now: datetime) -> Pledge:
+def start_pledge(campaign, backer, tier, amount: int, shipping_country: str | None, now: datetime,
+                 client_ip_hash: str | None = None) -> Pledge:
     """Open a pending pledge with a Stripe customer and a SetupIntent for the card form. COMMITS.
+    client_ip_hash (a keyed hash of the backer's address, never the address) is kept for the risk review.
 
     Raises PledgeRefused / SoldOut / NotAllowed / IllegalTransition for terms the campaign cannot take
     (nothing is stored), AlreadyPledged when the backer already has an open pledge on the campaign
@@ -48,6 +50,7 @@ def start_pledge(campaign, backer, tier, amount: int, shipping_country: str | No
     backer_id = backer.id
     try:
         pledge = pledges.open_pledge(campaign, backer, tier, amount, shipping_country, now)
+        pledge.client_ip_hash = client_ip_hash
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
@@ -123,7 +126,7 @@ def complete_pledge(pledge: Pledge, now: datetime):
     pledge = _load(pledge_id)
     pledges.require_waiting_for_card(pledge, now)  # again: it may have changed during the call
     first_time = pledge.state == "pending"
-    old_card = pledges.save_card(pledge, setup.payment_method_id, setup.card_summary)
+    old_card = pledges.save_card(pledge, setup.payment_method_id, setup.card_summary, setup.card_fingerprint)
     if old_card:
         pledges.forget_card_after_commit(old_card)
     if first_time and not flexible:
