@@ -235,6 +235,7 @@ class Outcome:
     scores: dict[int, int] = field(default_factory=dict)  # day -> risk score (every simulated day)
     first_flag: int | None = None
     first_codes: tuple = ()  # the reason codes of the first flag
+    first_delivery_flag: int | None = None  # the first day delivery flags alone reach the threshold
     abandoned: int | None = None  # the day a moderator declares it abandoned
     walk_away: int | None = None
     first_release_day: int | None = None
@@ -358,6 +359,9 @@ def simulate(rng: random.Random, plan: Plan, settings: RiskSettings) -> Outcome:
         outcome.scores[day] = score
         if outcome.first_flag is None and score >= settings.hold_threshold:
             outcome.first_flag, outcome.first_codes = day, tuple(sorted(flag.code for flag in flags))
+        if outcome.first_delivery_flag is None and sum(
+                flag.points for flag in flags if flag.phase == "delivery") >= settings.hold_threshold:
+            outcome.first_delivery_flag = day
         if outcome.abandoned is not None:
             break
     if outcome.first_release_day is None:
@@ -428,6 +432,12 @@ def figures(outcomes: list[Outcome], settings: RiskSettings, rng: random.Random)
         o.first_flag is not None and o.walk_away is not None and o.first_flag <= o.walk_away
         for o in abandoned) / max(1, len(abandoned))
     result["lead time"] = quartiles(leads) if leads else None
+    leads = [o.abandoned - o.first_delivery_flag for o in abandoned
+             if o.first_delivery_flag is not None and o.first_delivery_flag <= o.abandoned]
+    result["delivery lead time"] = quartiles(leads) if leads else None
+    result["delivery flagged before walk-away"] = sum(
+        o.first_delivery_flag is not None and o.walk_away is not None and o.first_delivery_flag <= o.walk_away
+        for o in abandoned) / max(1, len(abandoned))
     with_history = [o for o in outcomes if o.credit_at_launch is not None]
     result["credit auc"] = auc([-o.credit_at_launch for o in with_history if o.positive],
                                [-o.credit_at_launch for o in with_history if not o.positive])
@@ -593,7 +603,7 @@ def number(value) -> str:
 
 
 def report_lines(result: dict, elapsed: float, counts: tuple, settings: RiskSettings) -> list[str]:
-    lead = result["lead time"]
+    lead, dlead = result["lead time"], result["delivery lead time"]
     return [
         f"population: {result['n']:,} founders ({result['kinds']['honest']:,} honest, "
         f"{result['kinds']['struggling']:,} struggling, {result['kinds']['fraud']:,} fraudulent); "
@@ -610,6 +620,9 @@ def report_lines(result: dict, elapsed: float, counts: tuple, settings: RiskSett
             f"median {lead[1]:.0f} days, quartiles {lead[0]:.0f}-{lead[2]:.0f}" if lead else "n/a")
         + f"; abandonments flagged before they were declared: {percent(result['flagged before abandonment'])}, "
           f"before the founder's last activity: {percent(result['flagged before walk-away'])}",
+        "lead time from delivery flags alone (silence, overdue, spend, spikes): " + (
+            f"median {dlead[1]:.0f} days, quartiles {dlead[0]:.0f}-{dlead[2]:.0f}" if dlead else "n/a")
+        + f"; before the founder's last activity: {percent(result['delivery flagged before walk-away'])}",
         f"credit score at launch, AUC (lower score = riskier) among the {result['with history']:,} founders with "
         f"a history: {number(result['credit auc'])}; 60 days after funding, all founders: "
         f"{number(result['credit auc 60'])}",
