@@ -1,9 +1,10 @@
 """What every rule's arguments point at, shared by the authorisation matrix and the fuzzing suite.
 
 `world` builds a live campaign owned by `owner` and backed by `backer` (an active pledge), another
-founder's live campaign, an update, a comment, a gallery image, a requested release, an open report by the other founder, the backer's
-email tokens and the five kinds of user; `rule_url` fills a rule's arguments from it; `all_rules`
-lists every rule of app.url_map except `static`, in a fixed order.
+founder's live campaign, an update, a comment, a gallery image, a requested release, an open report
+by the other founder, the backer's email tokens and the five kinds of user; `rule_url` fills a
+rule's arguments from it; `all_rules` lists every rule of app.url_map except `static`, in a fixed
+order.
 """
 import pytest
 

@@ -10,7 +10,7 @@ from crowdfund.forms import Form
 class ReceiptForm(Form):
     """A backer's word on their reward."""
 
-    state = RadioField(_l("Did your reward arrive?"),
+    state = RadioField(_l("Your answer"),
                        choices=[SelectChoice("received", _l("Yes, I received it")),
                                 SelectChoice("not_received", _l("No, it has not arrived"))],
                        validators=[DataRequired(message=_l("Choose whether your reward arrived."))])
@@ -49,7 +49,8 @@ class ReportForm(Form):
 class ResolveReportForm(Form):
     """A moderator upholding or dismissing a report."""
 
-    outcome = RadioField(_l("Outcome"), choices=[SelectChoice("upheld", _l("Uphold")), SelectChoice("dismissed", _l("Dismiss"))],
+    outcome = RadioField(_l("Outcome"),
+                         choices=[SelectChoice("upheld", _l("Uphold")), SelectChoice("dismissed", _l("Dismiss"))],
                          validators=[DataRequired(message=_l("Choose uphold or dismiss."))])
     note = TextAreaField(_l("Note (recorded in the audit log)"),
                          validators=[DataRequired(message=_l("Give a reason.")), Length(max=2000)])
