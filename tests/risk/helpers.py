@@ -1,9 +1,12 @@
 """Shared by the risk engine's database tests."""
-from io import BytesIO
 import random
+from datetime import timedelta
+from io import BytesIO
 
 from PIL import Image as PILImage
 
+from crowdfund.campaigns.models import Campaign, Milestone
+from crowdfund.clock import utcnow
 from crowdfund.extensions import db
 from crowdfund.payments import gateway
 from crowdfund.risk.models import RiskAssessment
@@ -39,3 +42,18 @@ def confirm_card(setup_intent_id: str, number: str = "4242424242424242") -> None
     method = client.v1.payment_methods.create(
         params={"type": "card", "card": {"number": number, "exp_month": 12, "exp_year": 2034, "cvc": "123"}})
     client.v1.setup_intents.confirm(setup_intent_id, params={"payment_method": method.id})
+
+
+def funded(make_campaign, ended_days_ago, milestone_days=(-40, 60)):
+    """A successful campaign that ended ended_days_ago, with milestones due at those days from today
+    (negative: overdue) and no updates."""
+    now = utcnow()
+    campaign = make_campaign(state="successful", launched_at=now - timedelta(days=ended_days_ago + 30))
+    campaign = db.session.get(Campaign, campaign.id)
+    campaign.ended_at = campaign.deadline
+    db.session.execute(db.delete(Milestone).where(Milestone.campaign_id == campaign.id))
+    for n, days in enumerate(milestone_days):
+        db.session.add(Milestone(campaign_id=campaign.id, title=f"Step {n}", due_date=now.date() + timedelta(days=days),
+                                 release_bp=5000))
+    db.session.commit()
+    return campaign

@@ -2,10 +2,10 @@
 events and the pledge route, for the scenarios moderators care about (and honest controls)."""
 import hashlib
 import hmac
-from datetime import date, timedelta
+from datetime import timedelta
 
 from crowdfund.campaigns.lifecycle import submit_for_review
-from crowdfund.campaigns.models import Campaign, Milestone
+from crowdfund.campaigns.models import Campaign
 from crowdfund.clock import utcnow
 from crowdfund.extensions import db
 from crowdfund.media.services import store_image
@@ -15,7 +15,7 @@ from crowdfund.risk.models import RiskAssessment, RiskHistoryPoint, StoryBand, S
 from crowdfund.risk.signals import campaign_signals
 from crowdfund.updates.models import Update
 
-from .helpers import codes_of, confirm_card, picture, reason_of
+from .helpers import codes_of, confirm_card, funded as _funded, picture, reason_of
 
 ORIGINAL = (
     "Our family workshop in Porto has carved cork stoppers for wineries since 1962. With this campaign we "
@@ -167,19 +167,6 @@ def test_card_setups_never_completed_from_one_address(make_campaign, make_pledge
     assert signals.max_failed_setups_one_ip == 5 and signals.max_pledges_one_ip == 0
     # while the card forms may still be open, they are not failures yet
     assert campaign_signals(campaign.id, utcnow() - timedelta(hours=2, minutes=30)).max_failed_setups_one_ip == 0
-
-
-def _funded(make_campaign, ended_days_ago, milestone_days=(-40, 60)):
-    now = utcnow()
-    campaign = make_campaign(state="successful", launched_at=now - timedelta(days=ended_days_ago + 30))
-    campaign = db.session.get(Campaign, campaign.id)
-    campaign.ended_at = campaign.deadline
-    db.session.execute(db.delete(Milestone).where(Milestone.campaign_id == campaign.id))
-    for n, days in enumerate(milestone_days):
-        db.session.add(Milestone(campaign_id=campaign.id, title=f"Step {n}", due_date=date.today() + timedelta(days=days),
-                                 release_bp=5000))
-    db.session.commit()
-    return campaign
 
 
 def test_silence_and_overdue_milestones_after_funding(make_campaign):
