@@ -305,6 +305,8 @@ def profile_page(user: User, status: int = 200, **overrides):
 @login_required
 def report_campaign(slug):
     campaign = campaign_for_viewer(slug, current_user)
+    if not campaign.is_public:  # a draft or one in review: moderators see it, nobody reports it
+        raise NotFound()
     if campaign.founder_id == current_user.id:
         raise NotAllowed(_("You cannot report your own campaign."))
     existing = reports.open_report_of(campaign.id, current_user.id)
