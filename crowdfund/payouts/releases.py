@@ -178,7 +178,7 @@ def approve_release(release: Release, moderator, reason: str, now: datetime) -> 
     campaign = db.session.get(Campaign, release.campaign_id)
     if campaign.state != "successful":
         raise IllegalTransition(_("Releases are made only for a successful campaign."))
-    hold = hold_of(campaign.id)
+    hold = hold_of(campaign.id) if release.state == "requested" else None  # decided already: said below
     if hold is not None:
         raise ValidationFailed(hold_message(hold))
     if not _decide(release, moderator, "requested", "approved", reason, now):
