@@ -83,3 +83,25 @@ def test_settings_come_from_the_risk_config(app):
     app.config["RISK_HOLD_THRESHOLD"] = 70
     settings = settings_from_config()
     assert (settings.silence_days, settings.hold_threshold, settings.spike_7d) == (10, 70, 5)
+
+
+def test_events_of_one_campaign_waiting_together_cost_one_assessment(make_campaign, make_pledge, monkeypatch):
+    from crowdfund import outbox
+    from crowdfund.risk import assessment
+
+    campaign = make_campaign(state="live")
+    other = make_campaign(state="live")
+    pledges = [make_pledge(campaign) for _ in range(4)] + [make_pledge(other)]
+    for pledge in pledges:  # as at a deadline: many events written before any is delivered
+        outbox.emit("pledge.collected", now=utcnow(), pledge_id=pledge.id, amount=pledge.amount)
+    assessed = []
+    real = assessment.assess
+    monkeypatch.setattr(assessment, "assess", lambda campaign_id, now, *a: assessed.append(campaign_id)
+                        or real(campaign_id, now, *a))
+    monkeypatch.setattr(outbox, "_kick", lambda app: None)  # deliver below, all at once
+    db.session.commit()
+
+    outbox.dispatch_due()
+
+    assert sorted(assessed) == [campaign.id, other.id]
+    assert db.session.get(RiskAssessment, campaign.id) is not None
