@@ -5,6 +5,8 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+from playwright.sync_api import expect
+
 from crowdfund.clock import utcnow
 from crowdfund.extensions import db
 from crowdfund.payouts import releases
@@ -37,6 +39,7 @@ def test_moderator_clears_a_flagged_campaign_and_approves_its_release(
     with step("the risk queue"):
         log_in(moderator, PASSWORD)
         page.get_by_role("link", name="Risk", exact=True).click()
+        page.wait_for_url("**/moderation/risk")
         row = page.locator(f"#risk-{campaign_id}")
         assert row.get_by_role("link", name="Silent bakery").is_visible()
         assert row.get_by_text("No updates for a long time, Milestones overdue").is_visible()
@@ -53,23 +56,24 @@ def test_moderator_clears_a_flagged_campaign_and_approves_its_release(
 
     with step("clear the flags"):
         page.get_by_role("button", name="Clear these flags").click()  # no reason: refused
-        assert page.get_by_text("Give a reason.").first.is_visible()
+        expect(page.get_by_text("Give a reason.").first).to_be_visible()
         refusal = [e for e in page.console_errors if "422" in e and f"/moderation/risk/{campaign_id}/clear" in e]
         assert len(refusal) == 1  # the browser logs the 422 answer: expected, nothing else
         page.console_errors.remove(refusal[0])
         page.get_by_label("Why these flags are cleared").fill("Called the founder: the oven supplier was late.")
         page.get_by_role("button", name="Clear these flags").click()
-        assert page.get_by_role("status").get_by_text("Flags cleared").is_visible()
+        expect(page.get_by_role("status").get_by_text("Flags cleared")).to_be_visible()
         assert page.get_by_role("cell", name="Called the founder: the oven supplier was late.").is_visible()
 
     with step("approve the release"):
         page.get_by_role("link", name="Approve or reject").click()
+        page.wait_for_url("**/moderation/releases*")
         request = page.locator(f"#release-{release_id}")
         assert request.get_by_text("held by risk").count() == 0
         request.get_by_label("Approve").check()
         request.get_by_label("Reason").fill("Inspection certificate and photos check out.")
         request.get_by_role("button", name="Record decision").click()
-        assert page.get_by_text("Released $64.60 to the founder.").is_visible()
+        expect(page.get_by_text("Released $64.60 to the founder.")).to_be_visible()
 
     assert page.console_errors == []
     assert [t.amount for t in transfers_of(campaign_id)] == [6460]
