@@ -4,7 +4,9 @@ funded campaign sits in the risk queue with its reasons."""
 from crowdfund.accounts.models import User
 from crowdfund.campaigns.models import Campaign
 from crowdfund.credit.models import CreditProfile
+from crowdfund.demo import DEMO_PASSWORD
 from crowdfund.extensions import db
+from crowdfund.risk.holds import hold_of
 from crowdfund.risk.models import RiskAssessment
 from crowdfund.risk.rules import RiskSettings
 
@@ -14,7 +16,7 @@ def _profile(email):
     return db.session.get(CreditProfile, user.id)
 
 
-def test_demo_founders_have_profiles_and_the_struggling_campaign_is_flagged(app, runner):
+def test_demo_founders_have_profiles_and_the_struggling_campaign_is_flagged(app, runner, client):
     result = runner.invoke(args=["crowdfund", "demo"])
     assert result.exit_code == 0, result.output
     assert "sofia@example.com" in result.output and "dan@example.com" in result.output
@@ -30,6 +32,11 @@ def test_demo_founders_have_profiles_and_the_struggling_campaign_is_flagged(app,
     assert assessment.score >= threshold
     codes = {reason["code"] for reason in assessment.reasons}
     assert codes, "flagged without reasons"
+    assert hold_of(desks.id) is not None  # its requested release is held until a moderator clears it
+    assert client.post("/login", data={"email": "moderator@example.com", "password": DEMO_PASSWORD}).status_code == 302
+    queue = client.get("/moderation/risk")
+    assert queue.status_code == 200
+    assert desks.title in queue.text
     # The strong founder's delivered campaigns are not flagged.
     for campaign in db.session.execute(db.select(Campaign).where(Campaign.founder_id == strong.user_id,
                                                                  Campaign.state == "successful")).scalars():
