@@ -41,8 +41,10 @@ Backers (the same for everyone, driven by what they can see): update requests, r
   requests arrive as Poisson counts that grow with the founder's silence and overdue milestones and
   with the number of backers (log-normal, median 90, Mollick 2014's typical project size).
 Platform: 30-day funding; 2-3 milestones due 60 days apart after funding; a 20 % first tranche at
-  success (FIRST_TRANCHE_BP); a moderator declares a campaign abandoned when a milestone has been
-  overdue 90 days and the founder silent 60 (the day "abandonment" is measured to).
+  success (FIRST_TRANCHE_BP); a milestone's tranche, requested when it is reported completed, waits
+  5 days for a moderator; a moderator declares a campaign abandoned when a milestone has been overdue
+  90 days and the founder silent 60 (the day "abandonment" is measured to). Signals are read as
+  crowdfund/risk/signals.py reads them (silence counted from the end of funding at the earliest).
 
 What it prints
 --------------
@@ -78,6 +80,7 @@ HORIZON_DAYS = 330  # days simulated after launch
 CATEGORY_MEDIAN_GOAL = 1_000_000  # minor units
 ABANDON_OVERDUE_DAYS, ABANDON_SILENCE_DAYS = 90, 60
 FIRST_TRANCHE = 0.2
+REVIEW_DAYS = 5  # a requested tranche waits this long for a moderator
 
 # Per behaviour; see the docstring for the sources. Probabilities unless said otherwise.
 KINDS = {
@@ -261,7 +264,7 @@ def simulate(rng: random.Random, plan: Plan, settings: RiskSettings) -> Outcome:
     last_update = None
     answered_pending = []  # update requests waiting for an update within 14 days
     campaign_released = 0
-    pending_unbacked = False  # a tranche claimed without a spend report, none posted since
+    unbacked_until = -1  # a tranche claimed without a spend report waits for a moderator until then
     update_set = set(plan.update_days)
     completion = {d: i for i, d in enumerate(plan.milestone_done) if d is not None}
     delay_reports = {d: i for i, d in enumerate(plan.delay_report) if d is not None}
@@ -298,7 +301,10 @@ def simulate(rng: random.Random, plan: Plan, settings: RiskSettings) -> Outcome:
             tranche = int(plan.review["goal"] * (1 - FIRST_TRANCHE) / len(plan.milestone_due))
             if outcome.first_release_day is None:
                 outcome.first_release_day = day
-            pending_unbacked = plan.claims_without_spend[i]
+            # The tranche waits REVIEW_DAYS for a moderator; the signal is on while it waits with no
+            # spend report since the previous release (as crowdfund/risk/signals.py reads it).
+            if plan.claims_without_spend[i]:
+                unbacked_until = day + REVIEW_DAYS
             if plan.overrun_line is not None and not plan.claims_without_spend[i] and not overran:
                 overran = True  # the spend report shows the line over its amount
                 facts.budget_lines_over += 1
@@ -314,7 +320,8 @@ def simulate(rng: random.Random, plan: Plan, settings: RiskSettings) -> Outcome:
                 if not overdue_counted[i]:
                     facts.milestones_overdue += 1
                     overdue_counted[i] = True
-        silence = day - (last_update if last_update is not None else 0)
+        # Days since the last update, or since funding ended if none came after (signals.py's reading).
+        silence = day - max(last_update if last_update is not None else 0, FUNDING_DAYS)
         open_milestones = sum(1 for d in plan.milestone_done if d is None or d > day)
         if day >= FUNDING_DAYS:  # backers react to what they see
             worry = (max(0, silence - 21) / 30) + len(overdue)
@@ -339,7 +346,7 @@ def simulate(rng: random.Random, plan: Plan, settings: RiskSettings) -> Outcome:
             days_since_update=float(silence) if day >= FUNDING_DAYS else None,
             open_milestones=open_milestones if day >= FUNDING_DAYS else 0, overdue_days=overdue,
             over_budget_lines=[plan.overrun_line] if overran else [],
-            release_without_spend_report=pending_unbacked,
+            release_without_spend_report=day <= unbacked_until,
             update_requests_7d=sum(1 for d in requests[-50:] if day - d < 7),
             reports_7d=sum(1 for d in reports[-50:] if day - d < 7),
             refund_requests_7d=sum(1 for d in refunds[-50:] if day - d < 7))
