@@ -294,6 +294,8 @@ def test_founder_backer_and_moderator_go_through_the_whole_journey(
         milestones.select_option(milestones.locator("option", has_text="Oven installed").get_attribute("value"))
         form.get_by_label("Completed").check()
         form.get_by_label("Evidence").fill(EVIDENCE)
+        form.get_by_label("Spent on Deck oven").fill("19")  # what the first tranche paid for: without
+        form.get_by_label("Note about Deck oven").fill("Deposit")  # it the release would be held by risk
         form.get_by_role("button", name="Post the update").click()
         expect(founder.get_by_text("Your update is posted.")).to_be_visible()
         expect(founder.get_by_role("article").filter(has=founder.get_by_role("heading", name=UPDATE_TITLE))) \
