@@ -8,6 +8,7 @@ from crowdfund.campaigns.models import RewardTier
 from crowdfund.clock import utcnow
 from crowdfund.comments.services import post_comment
 from crowdfund.extensions import db
+from crowdfund.risk.models import RiskAssessment
 from crowdfund.updates.services import post_update
 
 PASSWORD = "a browser's password 2026"
@@ -35,9 +36,12 @@ def build_site(make_user, make_campaign, make_pledge) -> SimpleNamespace:
     post_update(live, founder, "The oven is ordered", "We paid the deposit; delivery in **six weeks**.", "public")
     post_comment(live, backer, "Good luck! Will the rye loaf be back?")
     waiting = make_campaign(state="in_review", title="Pottery kiln for the studio", category_slug="crafts")
+    db.session.merge(RiskAssessment(campaign_id=live.id, score=55, previous_score=25, reasons=[  # the risk pages
+        {"code": "pledge_burst", "points": 25, "phase": "funding", "detail": {"pledges_last_24h": 40, "daily_rate": 1.5}},
+        {"code": "founder_self_backing", "points": 30, "phase": "funding", "detail": {}}]))
     db.session.commit()
     site = SimpleNamespace(
-        slug=live.slug, waiting_id=waiting.id, founder=SimpleNamespace(email=founder.email),
+        slug=live.slug, waiting_id=waiting.id, live_id=live.id, founder=SimpleNamespace(email=founder.email),
         backer=SimpleNamespace(email=backer.email), newcomer=SimpleNamespace(email=newcomer.email),
         moderator=SimpleNamespace(email=moderator.email))
     db.session.remove()  # release SQLite before the server thread reads and writes
@@ -60,4 +64,6 @@ def main_pages(site) -> list[tuple[str, str, str | None]]:
         ("dashboard", f"/c/{site.slug}/dashboard", "founder"),
         ("moderation queue", "/moderation/", "moderator"),
         ("moderation review", f"/moderation/campaigns/{site.waiting_id}", "moderator"),
+        ("risk queue", "/moderation/risk", "moderator"),
+        ("risk page", f"/moderation/risk/{site.live_id}", "moderator"),
     ]
