@@ -175,3 +175,30 @@ def test_a_profile_with_missing_numbers_still_shows(client, make_user, facts):
     html = client.get(f"/u/{founder.id}").get_data(as_text=True)
 
     assert "no money released yet" in html and "Score 642 of 1000" in html
+
+
+def test_a_confirmed_receipt_and_an_upheld_report_reach_the_founders_profile(client, login, make_user,
+                                                                             make_campaign, make_pledge):
+    """End to end: the events of the receipt and the report recompute the stored profile."""
+    from crowdfund.campaigns.models import RewardTier
+    from crowdfund.moderation.models import CampaignReport
+
+    founder, backer, reporter = make_user(), make_user(), make_user()
+    campaign = make_campaign(founder=founder, state="live")
+    tier = db.session.execute(db.select(RewardTier).where(RewardTier.campaign_id == campaign.id)).scalars().first()
+    pledge = make_pledge(campaign, backer=backer, state="collected", reward_tier=tier)
+    campaign.state = "successful"
+    db.session.commit()
+    login(founder).post(f"/c/{campaign.slug}/tiers/{tier.id}/shipped")
+    login(backer).post(f"/pledges/{pledge.id}/receipt", data={"state": "not_received"})
+    login(reporter).post(f"/c/{campaign.slug}/report", data={"reason": "Nothing arrived"})
+    report_id = db.session.execute(db.select(CampaignReport.id)).scalar_one()
+    login(make_user(role="moderator")).post(f"/moderation/reports/{report_id}/resolve", data={
+        f"report-{report_id}-outcome": "upheld", f"report-{report_id}-note": "Confirmed with the courier"})
+
+    facts = _section(client.get(f"/u/{founder.id}").get_data(as_text=True), 'id="credit-facts"')
+
+    assert '<th scope="row">Reward tiers marked shipped</th><td class="num">1</td>' in facts
+    assert '<th scope="row">Backers who say their reward did not arrive</th><td class="num">1</td>' in facts
+    assert '<th scope="row">Upheld reports</th><td class="num">1</td>' in facts
+    assert db.session.get(CreditProfile, founder.id) is not None  # stored by the events, not computed per view
