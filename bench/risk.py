@@ -649,7 +649,9 @@ def machine() -> str:
     except OSError:
         pass
     return (f"{os.cpu_count()} cores ({platform.processor() or platform.machine()}){memory}, "
-            f"{platform.system()} {platform.release()}, Python {platform.python_version()}")
+            f"{platform.system()} {platform.release()}, Python {platform.python_version()}; load average "
+            f"{os.getloadavg()[0]:.1f} when the figures were written (other work shared the cores: the "
+            f"times are upper bounds)")
 
 
 def write_docs(lines: list[str], cost: list[str], founders: int, seed: int) -> None:
@@ -691,11 +693,14 @@ def main(argv=None) -> dict:
     result, elapsed, counts = run_backtest(founders, args.seed, settings)
     lines = report_lines(result, elapsed, counts, settings)
     for line in lines:
-        print(line)
+        print(line, flush=True)
     per_evaluate, per_scorecard = cost_per_call(args.seed, 500 if args.quick else 5_000)
     cost = [f"evaluate() + scorecard(), one call: {per_evaluate + per_scorecard:.1f} µs "
             f"(evaluate {per_evaluate:.1f} µs, scorecard {per_scorecard:.1f} µs)"]
     print(cost[0])
+    write = not args.quick and not args.no_write
+    if write:
+        write_docs(lines, cost + ["rebuild timings: running"], founders, args.seed)
     if not args.quick:
         databases = [("SQLite", None)] + ([("PostgreSQL", args.postgres)] if args.postgres else [])
         for name, url in databases:
@@ -708,10 +713,10 @@ def main(argv=None) -> dict:
                     f"{args.rebuild_founders * 5:,} pledges): {timing['rebuild s']:.1f} s "
                     f"({timing['rebuild s'] / max(1, timing['profiles']) * 1000:.2f} ms a founder); one founder's "
                     f"recompute: {timing['one ms']:.1f} ms (seeding took {timing['seeded s']:.0f} s)")
-            print(line)
+            print(line, flush=True)
             cost.append(line)
-    if not args.quick and not args.no_write:
-        write_docs(lines, cost, founders, args.seed)
+            if write:
+                write_docs(lines, cost, founders, args.seed)
     return result
 
 
