@@ -654,13 +654,24 @@ def machine() -> str:
             f"times are upper bounds)")
 
 
+def revision() -> str:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_DIR, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def write_docs(lines: list[str], cost: list[str], founders: int, seed: int) -> None:
     from bench.results import write_section
 
     today = datetime.utcnow().date().isoformat()
     write_section(HEADING, [
         HEADING, "",
-        f"`bench/risk.py --founders {founders} --seed {seed}`, run on {today}. Machine: {machine()}.", "",
+        f"`bench/risk.py --founders {founders} --seed {seed}`, run on {today} at commit {revision()}. "
+        f"Machine: {machine()}.", "",
         "**The population is simulated.** The behaviours (honest 80 %, struggling 12 %, fraudulent 8 %) use "
         "rough rates chosen from the literature, not fitted to any data: Mollick (2014) \"The dynamics of "
         "crowdfunding\" (most funded projects deliver, ~75 % late, under 4 % never deliver); the "
