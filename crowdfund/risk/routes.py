@@ -45,15 +45,37 @@ def _campaign(campaign_id: int) -> Campaign:
     return campaign
 
 
+SPARK_W, SPARK_H, SPARK_PAD = 480, 120, 8
+
+
+def score_chart(history, threshold: int) -> dict | None:
+    """Inline-SVG geometry of the score over time (x by time, y by score) and the hold threshold's
+    height; None with fewer than two points."""
+    if len(history) < 2:
+        return None
+    start, end = history[0].at, history[-1].at
+    span = max((end - start).total_seconds(), 1.0)
+    top = max(max(point.score for point in history), threshold, 1)
+
+    def y(score: int) -> int:
+        return SPARK_H - SPARK_PAD - round(score * (SPARK_H - 2 * SPARK_PAD) / top)
+
+    points = " ".join(f"{SPARK_PAD + round((p.at - start).total_seconds() * (SPARK_W - 2 * SPARK_PAD) / span)},"
+                      f"{y(p.score)}" for p in history)
+    return {"width": SPARK_W, "height": SPARK_H, "points": points, "threshold_y": y(threshold),
+            "left": SPARK_PAD, "right": SPARK_W - SPARK_PAD}
+
+
 def _detail_page(campaign: Campaign, form: ClearForm | None = None, status: int = 200):
     assessment = db.session.get(RiskAssessment, campaign.id)
     flags = [(reason, holds.reason_text(str(reason.get("code", ""))))
              for reason in (assessment.reasons or [] if assessment else []) if isinstance(reason, dict)]
     waiting = [r for r in releases.releases_of(campaign.id) if r.state == "requested"]
+    threshold, history = holds.settings().hold_threshold, holds.score_history(campaign.id)
     return render_template(
         "risk/detail.html", campaign=campaign, assessment=assessment, flags=flags,
-        hold=holds.hold_of(campaign.id), threshold=holds.settings().hold_threshold,
-        history=holds.score_history(campaign.id), clearances=holds.clearances_of(campaign.id),
+        hold=holds.hold_of(campaign.id), threshold=threshold,
+        history=history, chart=score_chart(history, threshold), clearances=holds.clearances_of(campaign.id),
         waiting=waiting, form=form or ClearForm(formdata=None), state_labels=STATE_LABELS), status
 
 

@@ -2,6 +2,7 @@
 requested release is held (the release queue says why), the moderator clears the flags with a
 reason and then approves the release, which is sent to the founder's (stand-in) Connect account."""
 import sys
+from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -31,7 +32,9 @@ def test_moderator_clears_a_flagged_campaign_and_approves_its_release(
     report_completed(campaign, milestone)
     release = releases.request_release(campaign, milestone.id, None, founder, utcnow())
     db.session.commit()
-    flag(campaign, SILENCE, OVERDUE, previous=20)  # 55: at the hold threshold (50)
+    now = utcnow()
+    flag(campaign, SILENCE, OVERDUE, previous=20,  # 55: at the hold threshold (50)
+         history=[(now - timedelta(days=8), 20), (now, 55)])
     campaign_id, release_id = campaign.id, release.id
     moderator = SimpleNamespace(email=moderator.email)
     db.session.remove()  # release SQLite before the server thread writes
@@ -53,6 +56,7 @@ def test_moderator_clears_a_flagged_campaign_and_approves_its_release(
         page.wait_for_url(f"**/moderation/risk/{campaign_id}")
         assert page.get_by_text("Score 55").is_visible()
         assert page.get_by_role("cell", name="days_since_update: 61").is_visible()
+        expect(page.get_by_role("img", name="The score over time")).to_be_visible()
 
     with step("clear the flags"):
         page.get_by_role("button", name="Clear these flags").click()  # no reason: refused

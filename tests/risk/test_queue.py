@@ -61,7 +61,8 @@ def test_detail_shows_flags_numbers_history_releases_and_clearances(moderator, m
     assert "Score 55" in page and "Releases are held until a moderator clears these flags" in page
     assert "No updates for a long time" in page and "while milestones are still open" in page  # the explanation
     assert "days_since_update: 61" in page and "overdue_days: [20]" in page
-    assert ">30<" in page and ">55<" in page  # the history
+    assert ">30<" in page and ">55<" in page  # the history, and its chart: the line ends at 55 of 55
+    assert '<polyline points="8,' in page and '472,8"' in page
     assert f"/moderation/releases#release-{release.id}" in page
     assert "Never cleared." in page
 
