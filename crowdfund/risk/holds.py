@@ -8,7 +8,6 @@ the outbox events they emit (notifications/handlers.py)."""
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy.orm import selectinload
 
@@ -20,6 +19,7 @@ from crowdfund.moderation.services import record_action, require_moderator
 from crowdfund.outbox import OutboxEvent, emit
 from crowdfund.risk.models import RiskAssessment, RiskClearance, RiskHistoryPoint
 from crowdfund.risk.rules import RiskSettings
+from crowdfund.risk.texts import REASONS
 
 HOLD_STARTED = "risk.hold_started"
 DIGEST = "risk.digest"
@@ -43,20 +43,14 @@ class ReasonText:
 
 
 def settings() -> RiskSettings:
-    """The configured risk settings (the assessment's, or the hold threshold alone from config)."""
-    try:
-        from crowdfund.risk.assessment import settings_from_config
-    except ImportError:
-        return RiskSettings(hold_threshold=int(current_app.config.get("RISK_HOLD_THRESHOLD", 50)))
+    """The configured risk settings (RISK_* config)."""
+    from crowdfund.risk.assessment import settings_from_config  # here: assessment calls back into holds
+
     return settings_from_config()
 
 
 def reason_text(code: str) -> ReasonText:
     """The label, explanation and founder's to-do of a reason code (the code itself when unknown)."""
-    try:
-        from crowdfund.risk.texts import REASONS
-    except ImportError:
-        REASONS = {}
     texts = REASONS.get(code)
     if not texts:
         return ReasonText(code, "", "")
@@ -239,11 +233,13 @@ def send_digest_if_due(now: datetime) -> bool:
     """Once per UTC day, when some campaign is at or above the threshold, emit "risk.digest" with the
     day's list (each moderator's email is sent once, keyed "risk-digest:<date>:<moderator id>").
     Notes holds that started unnoticed first. Flushes; True when it emitted."""
+    day = now.date().isoformat()
+    if _emitted(DIGEST, f'"date": "{day}"'):
+        return False
     items = digest(now)
     for item in items:
         note_hold_changes(item.campaign_id, now)
-    day = now.date().isoformat()
-    if not items or _emitted(DIGEST, f'"date": "{day}"'):
+    if not items:
         return False
     emit(DIGEST, now=now, date=day, campaigns=[
         {"campaign_id": i.campaign_id, "title": i.title, "founder": i.founder, "score": i.score,
