@@ -16,6 +16,7 @@ from crowdfund.payouts.accounts import can_receive_transfers
 from crowdfund.payouts.models import Release
 from crowdfund.pledges.models import Pledge
 from crowdfund.risk import fingerprints
+from crowdfund.risk.models import RiskAssessment, StorySignature
 from crowdfund.risk.rules import CampaignSignals, RiskSettings
 from crowdfund.updates.models import SpendReport, Update, UpdateRequest
 
@@ -58,15 +59,33 @@ def category_median_goal(campaign: Campaign) -> int | None:
     return int(median(goals)) if len(goals) >= MIN_CATEGORY_CAMPAIGNS else None
 
 
+def _matches_found_in_review(s: CampaignSignals, campaign: Campaign) -> None:
+    """After review the story and images can no longer change: the matches found then stand (a later
+    copy is caught at its own review), so the comparisons are not run again every day. A campaign
+    that never had a signature (older than the risk review) gets one, for later submissions to find."""
+    if db.session.get(StorySignature, campaign.id) is None:
+        fingerprints.store_story_signature(campaign)
+    assessment = db.session.get(RiskAssessment, campaign.id)
+    for reason in (assessment.reasons or []) if assessment is not None else []:
+        matches = [tuple(m) for m in (reason.get("detail") or {}).get("matches", [])]
+        if reason.get("code") == "duplicate_story":
+            s.duplicate_stories = matches
+        elif reason.get("code") == "matching_images":
+            s.matching_images = matches
+
+
 def _review(s: CampaignSignals, campaign: Campaign, now: datetime, settings: RiskSettings) -> None:
     founder = db.session.get(User, campaign.founder_id)
     s.account_age_days = max(0, (now - founder.created_at).days)
     s.goal = campaign.goal or 0
     s.category_median_goal = category_median_goal(campaign)
     s.payout_verified = can_receive_transfers(campaign.founder_id)
-    fingerprints.store_story_signature(campaign)
-    s.duplicate_stories = fingerprints.duplicate_stories(campaign, minimum=settings.duplicate_similarity)
-    s.matching_images = fingerprints.matching_images(campaign, maximum=settings.image_distance)
+    if s.phase == "review":
+        fingerprints.store_story_signature(campaign)
+        s.duplicate_stories = fingerprints.duplicate_stories(campaign, minimum=settings.duplicate_similarity)
+        s.matching_images = fingerprints.matching_images(campaign, maximum=settings.image_distance)
+    else:
+        _matches_found_in_review(s, campaign)
     total, largest = db.session.execute(
         db.select(func.coalesce(func.sum(BudgetLine.amount), 0), func.coalesce(func.max(BudgetLine.amount), 0))
         .where(BudgetLine.campaign_id == campaign.id)).one()

@@ -53,6 +53,12 @@ def test_a_copied_story_is_flagged_when_submitted_and_an_original_one_is_not(mak
     assert db.session.scalar(db.select(db.func.count(StoryBand.id)).where(StoryBand.campaign_id == copied.id)) == 32
     assert len(db.session.get(StorySignature, copied.id).signature) == 128
 
+    # once launched, the match found in review stands (the texts are no longer compared every day)
+    db.session.get(Campaign, copied.id).state = "live"
+    db.session.commit()
+    assess(copied.id, utcnow())
+    assert reason_of(copied.id, "duplicate_story")["detail"]["matches"][0][0] == original.slug
+
 
 def test_the_same_founders_relaunch_is_not_a_duplicate(make_campaign, make_user):
     founder = make_user()
