@@ -13,13 +13,14 @@ from crowdfund.accounts.models import User
 from crowdfund.campaigns.models import RewardTier
 from crowdfund.campaigns.services import campaign_for_founder, campaign_for_viewer
 from crowdfund.clock import utcnow
-from crowdfund.credit import business, engine, receipts, reports
+from crowdfund.credit import business, engine, receipts, reports, services
 from crowdfund.credit.forms import BusinessCheckForm, BusinessForm, ReceiptForm, ReportForm, ResolveReportForm
 from crowdfund.credit.models import CreditHistoryPoint, CreditProfile
 from crowdfund.errors import IllegalTransition, NotAllowed
 from crowdfund.extensions import db
 from crowdfund.moderation.models import CampaignReport
 from crowdfund.moderation.services import require_moderator
+from crowdfund.payouts.accounts import can_receive_transfers
 from crowdfund.pledges.services import pledge_for_backer
 from crowdfund.templating import format_money
 
@@ -155,28 +156,12 @@ def history_chart(points: list[CreditHistoryPoint]) -> dict | None:
             "left": CHART_PAD, "right": CHART_W - CHART_PAD}
 
 
-def stored_or_computed_profile(user_id: int) -> CreditProfile | None:
-    """The stored profile (one query); computed only when none is stored yet."""
-    profile = db.session.get(CreditProfile, user_id)
-    if profile is not None:
-        return profile
-    try:
-        from crowdfund.credit.services import profile_of
-    except ImportError:  # until the scoring services land: nothing to show but "no history yet"
-        return None
-    return profile_of(user_id, utcnow())
-
-
 def profile_context(user: User) -> dict:
     """What accounts/profile.html shows of the user's credit profile."""
-    from crowdfund.payouts.accounts import can_receive_transfers
-
-    profile = stored_or_computed_profile(user.id)
+    profile = services.profile_of(user.id, utcnow())  # the stored one (one query); computed only if none
     own = current_user.is_authenticated and current_user.id == user.id
     moderator = current_user.is_authenticated and current_user.is_moderator
-    history = list(db.session.execute(
-        db.select(CreditHistoryPoint).where(CreditHistoryPoint.user_id == user.id)
-        .order_by(CreditHistoryPoint.at, CreditHistoryPoint.id)).scalars())
+    history = services.history_of(user.id)
     factors = _factor_rows(profile)
     return {
         "credit": profile, "credit_factors": factors, "credit_facts": fact_rows(profile.facts if profile else {}),
