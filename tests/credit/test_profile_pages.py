@@ -158,6 +158,24 @@ def test_the_campaign_page_shows_the_founders_score_key_numbers_and_a_link(clien
     assert f'href="/u/{founder.id}#credit-h"' in card
 
 
+def test_the_campaign_page_reads_the_stored_profile_once_and_never_recomputes(client, make_user, make_campaign,
+                                                                            count_queries, monkeypatch):
+    founder = make_user()
+    campaign = make_campaign(founder=founder, state="live")
+    from crowdfund.credit import services
+
+    def no_recompute(*args, **kwargs):
+        raise AssertionError("the campaign page computed a profile")
+
+    monkeypatch.setattr(services, "compute", no_recompute)
+    for stored in (False, True):
+        if stored:
+            _store_profile(founder)
+        with count_queries() as statements:
+            assert client.get(f"/c/{campaign.slug}").status_code == 200
+        assert len([s for s in statements if "FROM credit_profile" in s]) == 1
+
+
 def test_the_campaign_page_shows_no_history_yet_for_a_new_founder(client, make_user, make_campaign):
     campaign = make_campaign(state="live")
 
