@@ -100,6 +100,8 @@ def request_release(slug, milestone_id):
     else:
         db.session.commit()
         flash(_("Release requested: a moderator will check your milestone report."), "success")
+        if holds.hold_of(campaign.id) is not None:
+            flash(_("Your releases are on hold after a risk review: your release schedule says what to do."), "info")
     return redirect(url_for("campaigns.show", slug=slug) + f"#milestone-{milestone_id}", 303)
 
 

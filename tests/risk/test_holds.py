@@ -181,3 +181,27 @@ def test_founder_sees_what_to_do_on_the_releases_page(held, founder_client, foun
     flag(campaign, SILENCE)  # under the threshold
     page = founder_client.get(f"/campaigns/{campaign.slug}/releases").get_data(as_text=True)
     assert "Your releases are on hold" not in page
+
+
+def test_a_release_requested_without_a_spend_report_is_held_and_the_founder_told(
+        make_campaign, founder, founder_client, outbox):
+    """With the real assessment (recomputed when the release is requested): the first tranche went
+    out, no spend report since, so the next request is held and the founder told what to do."""
+    from datetime import timedelta
+
+    from payouts.test_releases_support import report_completed
+
+    campaign = make_campaign(founder=founder, state="successful")
+    db.session.add(Release(campaign_id=campaign.id, milestone_id=None, tranche="first", state="transferred",
+                           amount=1900, requested_at=utcnow() - timedelta(days=20)))
+    milestone = releases.milestones_of(campaign.id)[0]
+    report_completed(campaign, milestone)
+    page = founder_client.post(f"/campaigns/{campaign.slug}/milestones/{milestone.id}/release",
+                               follow_redirects=True).get_data(as_text=True)
+    assert "Release requested" in page and "Your releases are on hold after a risk review" in page
+    hold = holds.hold_of(campaign.id)
+    assert hold is not None and "release_without_spend_report" in hold.codes
+    page = founder_client.get(f"/campaigns/{campaign.slug}/releases").get_data(as_text=True)
+    assert "File a spend report for the money already released before asking for more." in page
+    assert [m["To"] for m in outbox] == [founder.email]
+    assert "File a spend report" in outbox[0].get_body(("plain",)).get_content()
