@@ -1,9 +1,6 @@
 """The daily part of crowdfund/credit in the periodic job (crowdfund/ticker.py)."""
 from datetime import datetime, time
 
-from sqlalchemy import or_
-
-from crowdfund.campaigns.models import Campaign
 from crowdfund.credit.models import CreditProfile
 from crowdfund.credit.services import recompute_profile
 from crowdfund.extensions import db
@@ -13,14 +10,13 @@ DAILY_BATCH = 500
 
 
 def due_today(now: datetime, limit: int = DAILY_BATCH) -> list[int]:
-    """Founders (a launched campaign) whose profile is missing or was computed before today (UTC)."""
+    """Founders whose profile was computed before today (UTC). A founder gets a profile from the
+    first event about them (or `credit rebuild`), so the job never creates one: a tick on data
+    that no event touched writes nothing."""
     midnight = datetime.combine(now.date(), time())
     return list(db.session.execute(
-        db.select(Campaign.founder_id).distinct()
-        .outerjoin(CreditProfile, CreditProfile.user_id == Campaign.founder_id)
-        .where(Campaign.launched_at.is_not(None),
-               or_(CreditProfile.user_id.is_(None), CreditProfile.computed_at < midnight))
-        .order_by(Campaign.founder_id).limit(limit)).scalars())
+        db.select(CreditProfile.user_id).where(CreditProfile.computed_at < midnight)
+        .order_by(CreditProfile.user_id).limit(limit)).scalars())
 
 
 def run_daily(now: datetime) -> None:

@@ -89,5 +89,5 @@ def recompute_founder(kind: str, payload: dict) -> None:
     if event_id is not None and later_event_waits(founder_id, event_id):
         STATS["coalesced"] += 1
         return
-    recompute_profile(founder_id, utcnow())
+    recompute_profile(founder_id, utcnow(), touch=False)  # an unchanged profile is not written
     STATS["recomputed"] += 1

@@ -192,9 +192,12 @@ def test_run_daily_once_a_day_and_writes_nothing_when_idle(founder, record, make
     other = make_user()
     make_campaign(founder=other, state="live")
     now = utcnow()
+    recompute_profile(founder.id, now - timedelta(days=1))  # yesterday's profile
+    db.session.commit()
     run_daily(now)
     db.session.commit()
-    assert {p.user_id for p in db.session.execute(db.select(CreditProfile)).scalars()} == {founder.id, other.id}
+    assert db.session.get(CreditProfile, founder.id).computed_at == now
+    assert db.session.get(CreditProfile, other.id) is None  # never made by the job (events, rebuild do)
     with count_queries() as statements:
         run_daily(now + timedelta(hours=1))
         assert not db.session.dirty and not db.session.new
@@ -206,15 +209,30 @@ def test_run_daily_once_a_day_and_writes_nothing_when_idle(founder, record, make
     assert db.session.get(CreditProfile, founder.id).facts["account_age_days"] == 401
 
 
-def test_run_daily_notices_a_milestone_becoming_overdue(founder, record):
-    run_daily(utcnow())
+def test_an_idle_periodic_run_commits_nothing_of_credit(founder, record, count_queries):
+    from crowdfund.ticker import run_periodic_jobs
+
+    recompute_profile(founder.id, utcnow())
     db.session.commit()
-    before = db.session.get(CreditProfile, founder.id).facts["milestones_overdue"]
+    with count_queries() as statements:
+        run_periodic_jobs()
+    assert not [s for s in statements if "credit" in s.lower() and
+                s.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))]
+
+
+def test_run_daily_notices_a_milestone_becoming_overdue(founder, record):
     milestones(record)[1].due_date = (utcnow() + timedelta(days=1)).date()
     db.session.commit()
+    profile = recompute_profile(founder.id, utcnow())
+    db.session.commit()
+    assert profile.facts["milestones_overdue"] == 0
+    score = profile.score
     run_daily(utcnow() + timedelta(days=3))
     db.session.commit()
-    assert db.session.get(CreditProfile, founder.id).facts["milestones_overdue"] == before
+    profile = db.session.get(CreditProfile, founder.id)
+    assert profile.facts["milestones_overdue"] == 1
+    assert profile.score == score - 25
+    assert history(founder.id) == [score, score - 25]
 
 
 def test_an_event_recomputes_the_founder_after_commit(founder, record):
