@@ -698,9 +698,17 @@ def main(argv=None) -> dict:
     parser.add_argument("--postgres", metavar="URL", nargs="?", const="postgresql://postgres@127.0.0.1:5432/crowdfund_bench_risk",
                         help="also time the rebuild in this PostgreSQL database (emptied first)")
     parser.add_argument("--no-write", action="store_true", help="do not write docs/benchmarks.md")
+    parser.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a RiskSettings field (e.g. silence_days=60); implies --no-write")
     args = parser.parse_args(argv)
     founders = min(args.founders, 250) if args.quick else args.founders
     settings = RiskSettings()
+    for item in args.setting:
+        name, _, value = item.partition("=")
+        if name not in RiskSettings.__dataclass_fields__:
+            parser.error(f"no RiskSettings field {name!r}")
+        setattr(settings, name, type(getattr(settings, name))(value))
+        args.no_write = True
     result, elapsed, counts = run_backtest(founders, args.seed, settings)
     lines = report_lines(result, elapsed, counts, settings)
     for line in lines:
