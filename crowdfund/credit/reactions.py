@@ -71,11 +71,13 @@ def _map(key_column, value_column, keys: set) -> dict:
 
 
 def later_event_waits(founder_id: int, event_id: int) -> bool:
-    """Whether an event after event_id about the same founder is due and not yet claimed."""
+    """Whether an event after event_id about the same founder is due and not yet claimed. One that
+    failed before is not relied on (its handler may keep failing, and observers run after it)."""
     rows = db.session.execute(
         db.select(OutboxEvent.payload).where(
             OutboxEvent.id > event_id, OutboxEvent.delivered_at.is_(None), OutboxEvent.available_at <= utcnow(),
-            OutboxEvent.kind.in_(KINDS)).order_by(OutboxEvent.id.desc()).limit(LOOKAHEAD)).scalars().all()
+            OutboxEvent.last_error.is_(None), OutboxEvent.kind.in_(KINDS))
+        .order_by(OutboxEvent.id.desc()).limit(LOOKAHEAD)).scalars().all()
     return founder_id in founders_of(json.loads(payload or "{}") for payload in rows)
 
 

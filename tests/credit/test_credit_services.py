@@ -294,3 +294,16 @@ def test_an_event_about_nothing_known_is_ignored(founder):
     emit("business.declared", user_id=founder.id)
     db.session.commit()
     assert db.session.execute(db.select(db.func.count(CreditProfile.user_id))).scalar_one() == 1
+
+
+def test_a_later_event_that_failed_before_is_not_relied_on(founder, record, make_pledge):
+    from crowdfund.outbox import OutboxEvent
+
+    first = emit("pledge.collected", pledge_id=make_pledge(record, state="collected").id, amount=1)
+    later = emit("pledge.collected", pledge_id=make_pledge(record, state="collected").id, amount=1)
+    db.session.flush()
+    assert reactions.later_event_waits(founder.id, first.id)
+    later.last_error = "SMTPError: down"
+    db.session.flush()
+    assert not reactions.later_event_waits(founder.id, first.id)
+    db.session.rollback()
