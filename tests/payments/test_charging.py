@@ -112,8 +112,10 @@ def test_deadline_job_run_twice_makes_one_payment_intent_per_pledge(app, stripe_
     assert payment_intents_by_pledge() == {str(p.id): 1 for p in pledges}
     assert [fresh_pledge(p.id).state for p in pledges] == ["collected", "errored", "errored"]
     assert [len(ledger_rows(p.id)) for p in pledges] == [2, 0, 0]
-    # one receipt, two fix links (the "reached its goal" notifications carry List-Unsubscribe)
-    assert len([m for m in outbox if m["List-Unsubscribe"] is None]) == 3
+    # one receipt, two fix links (the "reached its goal" notifications carry List-Unsubscribe); the
+    # founder may also hear of a risk hold (the factory's milestones are years overdue on the 2030 clock)
+    backers = {p.email for p in pledges}
+    assert len([m for m in outbox if m["List-Unsubscribe"] is None and m["To"] in backers]) == 3
 
 
 def test_deadline_job_run_twice_at_once_makes_one_payment_intent_per_pledge(
