@@ -414,7 +414,8 @@ def figures(outcomes: list[Outcome], settings: RiskSettings, rng: random.Random)
     result = {"n": len(outcomes), "positives": sum(o.positive for o in outcomes),
               "kinds": {k: sum(o.kind == k for o in outcomes) for k in KINDS},
               "abandoned": sum(o.abandoned is not None for o in outcomes)}
-    for label, day_of in (("60 days after funding", lambda o: at_60), ("at the first release", lambda o: o.first_release_day)):
+    for label, day_of in (("60 days after funding", lambda o: at_60),
+                          ("at the first release", lambda o: o.first_release_day)):
         pos = [score_on(o, day_of(o)) for o in outcomes if o.positive]
         neg = [score_on(o, day_of(o)) for o in outcomes if not o.positive]
         result[f"auc {label}"] = auc(pos, neg)
@@ -695,7 +696,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--quick", action="store_true", help="a small population, no database, nothing written")
     parser.add_argument("--rebuild-founders", type=int, default=10_000)
-    parser.add_argument("--postgres", metavar="URL", nargs="?", const="postgresql://postgres@127.0.0.1:5432/crowdfund_bench_risk",
+    parser.add_argument("--postgres", metavar="URL", nargs="?",
+                        const="postgresql://postgres@127.0.0.1:5432/crowdfund_bench_risk",
                         help="also time the rebuild in this PostgreSQL database (emptied first)")
     parser.add_argument("--no-write", action="store_true", help="do not write docs/benchmarks.md")
     parser.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",

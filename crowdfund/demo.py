@@ -279,7 +279,8 @@ def _track_records(moderator, backers, categories, rng, now) -> list[User]:
         _payout_account(user, now - timedelta(days=min(age, 400)))
     from crowdfund.credit import business  # domain service; the demo is a web-layer loader
 
-    business.declare(strong, "Forno Rossi s.r.l.", "BO-512233", "Via del Pratello 12, 40122 Bologna", now - timedelta(days=600))
+    business.declare(strong, "Forno Rossi s.r.l.", "BO-512233", "Via del Pratello 12, 40122 Bologna",
+                     now - timedelta(days=600))
     business.check(moderator, strong.id, "Chamber of commerce extract (visura camerale), 2024", now - timedelta(days=590))
 
     # Sofia: two funded campaigns, delivered on time, regular updates, spend within budget, money
