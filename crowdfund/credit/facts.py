@@ -9,7 +9,7 @@ from sqlalchemy import func, or_
 
 from crowdfund.accounts.models import User
 from crowdfund.campaigns.models import BudgetLine, Campaign, Milestone, RewardTier
-from crowdfund.credit.engine import ANSWER_DAYS, FounderFacts
+from crowdfund.credit.engine import ANSWER_DAYS, FounderFacts, has_history
 from crowdfund.credit.models import BusinessDetails, RewardReceipt
 from crowdfund.extensions import db
 from crowdfund.moderation.models import CampaignReport
@@ -36,7 +36,7 @@ def founder_facts(user_id: int, now: datetime) -> FounderFacts:
         facts.campaigns_launched += row.launched_at is not None
         if row.state in OUTCOME_STATES:
             setattr(facts, OUTCOME_STATES[row.state], getattr(facts, OUTCOME_STATES[row.state]) + 1)
-    if not any(row.launched_at is not None for row in campaigns):
+    if not facts.campaigns_launched and not has_history(facts):
         return facts  # nothing launched: no pledges, milestones, updates or reports to count
     delivering = {row.id: row for row in campaigns if row.state in DELIVERY_STATES}
     _milestones(facts, user_id, now)

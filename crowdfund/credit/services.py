@@ -5,7 +5,7 @@ from datetime import datetime
 from crowdfund.campaigns.models import Campaign
 from crowdfund.clock import utcnow
 from crowdfund.credit.engine import FounderFacts, Scorecard, scorecard
-from crowdfund.credit.facts import founder_facts
+from crowdfund.credit.facts import OUTCOME_STATES, founder_facts
 from crowdfund.credit.models import CreditHistoryPoint, CreditProfile
 from crowdfund.extensions import db
 
@@ -56,8 +56,9 @@ def _store(user_id: int, now: datetime, touch: bool) -> tuple[CreditProfile, boo
 
 
 def founder_ids() -> list[int]:
-    """Everyone who launched a campaign, or has a profile already."""
-    launched = db.select(Campaign.founder_id).where(Campaign.launched_at.is_not(None))
+    """Everyone who launched a campaign (or has one with an outcome), or has a profile already."""
+    launched = db.select(Campaign.founder_id).where(
+        (Campaign.launched_at.is_not(None)) | Campaign.state.in_(tuple(OUTCOME_STATES)))
     profiled = db.select(CreditProfile.user_id)
     return sorted(db.session.execute(launched.union(profiled)).scalars())
 
