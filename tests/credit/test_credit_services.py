@@ -297,8 +297,6 @@ def test_an_event_about_nothing_known_is_ignored(founder):
 
 
 def test_a_later_event_that_failed_before_is_not_relied_on(founder, record, make_pledge):
-    from crowdfund.outbox import OutboxEvent
-
     first = emit("pledge.collected", pledge_id=make_pledge(record, state="collected").id, amount=1)
     later = emit("pledge.collected", pledge_id=make_pledge(record, state="collected").id, amount=1)
     db.session.flush()
