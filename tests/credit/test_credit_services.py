@@ -305,3 +305,15 @@ def test_a_later_event_that_failed_before_is_not_relied_on(founder, record, make
     db.session.flush()
     assert not reactions.later_event_waits(founder.id, first.id)
     db.session.rollback()
+
+
+def test_every_payload_shape_finds_its_founder(founder, record, make_pledge, make_user):
+    update_id = db.session.execute(db.select(Update.id).where(Update.campaign_id == record.id)).scalars().first()
+    release_id = db.session.execute(db.select(Release.id).where(Release.campaign_id == record.id)).scalars().first()
+    pledge_id = make_pledge(record).id
+    someone = make_user()
+    payloads = [{"campaign_id": record.id}, {"pledge_id": pledge_id}, {"update_id": update_id},
+                {"release_id": release_id}, {"user_id": founder.id},
+                {"campaign_id": record.id, "user_id": someone.id},  # a campaign's event names its founder
+                {"pledge_id": 999_999}, {}]
+    assert reactions.founders_of(payloads) == [founder.id] * 6 + [None, None]
