@@ -11,7 +11,7 @@ from crowdfund.campaigns.models import PUBLIC_STATES, BudgetLine, Campaign, Mile
 from crowdfund.credit.models import RewardReceipt
 from crowdfund.extensions import db
 from crowdfund.moderation.models import CampaignReport
-from crowdfund.payments.models import LedgerEntry
+from crowdfund.payments.models import ChargeAttempt, LedgerEntry
 from crowdfund.payouts.accounts import can_receive_transfers
 from crowdfund.payouts.models import Release
 from crowdfund.pledges.models import Pledge
@@ -119,9 +119,12 @@ def _funding(s: CampaignSignals, campaign: Campaign, now: datetime) -> None:
     mine = Pledge.campaign_id == campaign.id
     s.max_pledges_one_ip = _largest_group(mine, Pledge.state.in_(CARDED_STATES),
                                           column=Pledge.client_ip_hash, counted=Pledge.id)
-    never_completed = db.or_(Pledge.state == "cancelled", Pledge.state == "pending")
+    # never completed: no card ever saved, or (flexible) every card declined at pledge time
+    declined = db.select(ChargeAttempt.id).where(ChargeAttempt.pledge_id == Pledge.id,
+                                                 ChargeAttempt.status == "failed").exists()
     s.max_failed_setups_one_ip = _largest_group(
-        mine, never_completed, Pledge.stripe_payment_method_id.is_(None), Pledge.created_at < now - SETUP_GRACE,
+        mine, Pledge.state.in_(("pending", "cancelled")), Pledge.created_at < now - SETUP_GRACE,
+        db.or_(Pledge.stripe_payment_method_id.is_(None), declined),
         column=Pledge.client_ip_hash, counted=Pledge.id)
     s.max_backers_one_card = _largest_group(mine, column=Pledge.card_fingerprint,
                                             counted=db.distinct(Pledge.backer_id))

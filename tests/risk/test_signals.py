@@ -175,6 +175,19 @@ def test_card_setups_never_completed_from_one_address(make_campaign, make_pledge
     assert campaign_signals(campaign.id, utcnow() - timedelta(hours=2, minutes=30)).max_failed_setups_one_ip == 0
 
 
+def test_cards_declined_at_pledge_time_from_one_address_count_as_failed_setups(make_campaign, make_pledge):
+    from crowdfund.payments.models import ChargeAttempt
+
+    campaign = make_campaign(state="live", funding_model="flexible")
+    earlier = utcnow() - timedelta(hours=3)
+    for n in range(6):
+        pledge = make_pledge(campaign, state="pending", created_at=earlier)
+        pledge.client_ip_hash, pledge.stripe_payment_method_id = "b" * 64, f"pm_{n}"
+        db.session.add(ChargeAttempt(pledge_id=pledge.id, attempt=1, status="failed" if n < 5 else "succeeded"))
+    db.session.commit()
+    assert campaign_signals(campaign.id, utcnow()).max_failed_setups_one_ip == 5
+
+
 def test_silence_and_overdue_milestones_after_funding(make_campaign):
     silent = _funded(make_campaign, ended_days_ago=60)
     talking = _funded(make_campaign, ended_days_ago=60, milestone_days=(20, 60))
