@@ -43,13 +43,14 @@ def campaigns_of(payloads: Iterable[dict]) -> list[int | None]:
 
 
 def later_event_waits(campaign_id: int, event_id: int | None) -> bool:
-    """Whether an event after event_id that this observer handles, about the same campaign, is due
-    and not yet claimed by a dispatcher."""
+    """Whether an event after event_id that this observer handles, about the same campaign, is due,
+    not yet claimed by a dispatcher, and never failed."""
     if event_id is None:
         return False
     rows = db.session.execute(
         db.select(OutboxEvent.payload).where(
             OutboxEvent.id > event_id, OutboxEvent.delivered_at.is_(None), OutboxEvent.available_at <= utcnow(),
+            OutboxEvent.attempts == 0,  # one that failed before may fail again before its observers run
             OutboxEvent.kind.in_(EVENTS)).order_by(OutboxEvent.id.desc()).limit(LOOKAHEAD)).scalars().all()
     return campaign_id in campaigns_of(json.loads(payload or "{}") for payload in rows)
 
