@@ -8,15 +8,17 @@ CONTRACT:
   The campaign's risk score is the sum of its flags' points.
 - RiskSettings carries every threshold (defaults here; the app reads RISK_* config).
 
-POINTS (hold_threshold is 50): one serious delivery signal reaches it alone, two review or
-funding signals together reach it, and a lone weak signal never does.
+POINTS (hold_threshold is 50): a refund spike or a milestone 30+ days overdue reaches it alone,
+two review or funding signals together reach it, and a lone weak or medium signal never does.
   review   new_account_large_goal 25, duplicate_story 30, matching_images 25, budget_mismatch 25;
-           weak: no_verified_payout 10, budget_dominant_line 15.
+           weak: no_verified_payout 10, budget_dominant_line 15, budget_unusual_for_category 15.
   funding  pledges_one_ip 25, failed_setups_one_ip 30, card_shared 30, founder_self_backing 25,
            pledge_burst 25.
-  delivery serious: silence 50, release_without_spend_report 50, refund_spike 50,
-           milestones_overdue 20 + the worst milestone's days overdue (capped at 60; 50 at 30 days);
-           medium: over_budget 30, report_spike 30; weak: update_request_spike 20.
+  delivery serious: refund_spike 50, milestones_overdue 20 + the worst milestone's days overdue
+           (capped at 60; 50 at 30 days); strong but not alone: silence 40,
+           release_without_spend_report 40 (the backtest held half the honest founders when each
+           held alone; with any second signal they hold); medium: over_budget 30, report_spike 30;
+           weak: update_request_spike 20.
 Review rules apply in every phase (the facts stay true), funding rules from "funding" on,
 delivery rules in "delivery" and "closed".
 """
@@ -32,6 +34,8 @@ class RiskSettings:
     image_distance: int = 6  # perceptual-hash Hamming distance counted as "the same image"
     budget_mismatch_ratio: float = 0.25  # budget total vs goal
     budget_dominant_share: float = 0.8  # one line of the whole goal
+    budget_category_min: int = 5  # other public campaigns in the category needed to compare budgets
+    budget_category_share: float = 0.5  # the largest line's share of the budget must exceed this too
     same_source_pledges: int = 5  # pledges from one IP hash
     failed_setups_from_one_ip: int = 5
     burst_ratio: float = 10.0  # pledges in the last 24 h over the campaign's own daily rate
@@ -54,6 +58,8 @@ class CampaignSignals:
     matching_images: list[tuple[str, int]] = field(default_factory=list)  # (other slug, hash distance)
     budget_total: int = 0
     budget_max_line: int = 0
+    # the largest line's share of the budget of each other public campaign in the category (same currency)
+    category_line_shares: list[float] = field(default_factory=list)
     # funding
     max_pledges_one_ip: int = 0
     max_failed_setups_one_ip: int = 0
@@ -91,15 +97,16 @@ POINTS = {
     "matching_images": 25,
     "budget_mismatch": 25,
     "budget_dominant_line": 15,
+    "budget_unusual_for_category": 15,
     "pledges_one_ip": 25,
     "failed_setups_one_ip": 30,
     "card_shared": 30,
     "founder_self_backing": 25,
     "pledge_burst": 25,
-    "silence": 50,
+    "silence": 40,
     "milestones_overdue": 20,  # base; plus the worst days overdue, see OVERDUE_CAP
     "over_budget": 30,
-    "release_without_spend_report": 50,
+    "release_without_spend_report": 40,
     "update_request_spike": 20,
     "report_spike": 30,
     "refund_spike": 50,
@@ -168,6 +175,29 @@ def budget_dominant_line(s: CampaignSignals, c: RiskSettings) -> Flag | None:
                  share=round(s.budget_max_line / s.goal, 2), threshold=c.budget_dominant_share)
 
 
+def percentile(values: list[float], fraction: float) -> float:
+    """The value at `fraction` (0..1) of the sorted values, linearly interpolated."""
+    ordered = sorted(values)
+    position = fraction * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def budget_unusual_for_category(s: CampaignSignals, c: RiskSettings) -> Flag | None:
+    """The largest budget line's share of the budget is above budget_category_share and above the
+    90th percentile of that share among at least budget_category_min other public campaigns of the
+    category (weak alone)."""
+    if s.budget_total <= 0 or len(s.category_line_shares) < c.budget_category_min:
+        return None
+    share = s.budget_max_line / s.budget_total
+    p90 = percentile(s.category_line_shares, 0.9)
+    if share <= c.budget_category_share or share <= p90:
+        return None
+    return _flag("budget_unusual_for_category", REVIEW, share=round(share, 2), category_p90=round(p90, 2),
+                 category_campaigns=len(s.category_line_shares), threshold=c.budget_category_share)
+
+
 # funding -----------------------------------------------------------------------------------------
 
 def pledges_one_ip(s: CampaignSignals, c: RiskSettings) -> Flag | None:
@@ -215,7 +245,7 @@ def pledge_burst(s: CampaignSignals, c: RiskSettings) -> Flag | None:
 # delivery ----------------------------------------------------------------------------------------
 
 def silence(s: CampaignSignals, c: RiskSettings) -> Flag | None:
-    """No update for silence_days or more while milestones are open (serious)."""
+    """No update for silence_days or more while milestones are open (strong; holds with a second signal)."""
     if s.open_milestones <= 0 or s.days_since_update is None or s.days_since_update < c.silence_days:
         return None
     return _flag("silence", DELIVERY, days_since_update=int(s.days_since_update),
@@ -242,7 +272,7 @@ def over_budget(s: CampaignSignals, c: RiskSettings) -> Flag | None:
 
 
 def release_without_spend_report(s: CampaignSignals, c: RiskSettings) -> Flag | None:
-    """A release requested with no spend report since the previous release (serious)."""
+    """A release requested with no spend report since the previous release (strong; holds with a second signal)."""
     if not s.release_without_spend_report:
         return None
     return _flag("release_without_spend_report", DELIVERY, release_without_spend_report=True)
@@ -271,7 +301,7 @@ def refund_spike(s: CampaignSignals, c: RiskSettings) -> Flag | None:
 
 RULES = {
     REVIEW: (new_account_large_goal, no_verified_payout, duplicate_story, matching_images,
-             budget_mismatch, budget_dominant_line),
+             budget_mismatch, budget_dominant_line, budget_unusual_for_category),
     FUNDING: (pledges_one_ip, failed_setups_one_ip, card_shared, founder_self_backing, pledge_burst),
     DELIVERY: (silence, milestones_overdue, over_budget, release_without_spend_report,
                update_request_spike, report_spike, refund_spike),

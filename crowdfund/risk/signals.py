@@ -59,6 +59,20 @@ def category_median_goal(campaign: Campaign) -> int | None:
     return int(median(goals)) if len(goals) >= MIN_CATEGORY_CAMPAIGNS else None
 
 
+def category_line_shares(campaign: Campaign) -> list[float]:
+    """For each other public campaign of the category (same currency) with budget lines: its largest
+    line's share of its budget total. One query."""
+    if campaign.category_id is None:
+        return []
+    rows = db.session.execute(
+        db.select(func.max(BudgetLine.amount), func.sum(BudgetLine.amount))
+        .join(Campaign, Campaign.id == BudgetLine.campaign_id)
+        .where(Campaign.category_id == campaign.category_id, Campaign.id != campaign.id,
+               Campaign.state.in_(PUBLIC_STATES), Campaign.currency == campaign.currency)
+        .group_by(BudgetLine.campaign_id)).all()
+    return [int(largest) / int(total) for largest, total in rows if total and int(total) > 0]
+
+
 def _matches_found_in_review(s: CampaignSignals, campaign: Campaign) -> None:
     """After review the story and images can no longer change: the matches found then stand (a later
     copy is caught at its own review), so the comparisons are not run again every day. A campaign
@@ -90,6 +104,7 @@ def _review(s: CampaignSignals, campaign: Campaign, now: datetime, settings: Ris
         db.select(func.coalesce(func.sum(BudgetLine.amount), 0), func.coalesce(func.max(BudgetLine.amount), 0))
         .where(BudgetLine.campaign_id == campaign.id)).one()
     s.budget_total, s.budget_max_line = int(total), int(largest)
+    s.category_line_shares = category_line_shares(campaign) if s.budget_total > 0 else []
 
 
 # funding -----------------------------------------------------------------------------------------

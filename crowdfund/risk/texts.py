@@ -37,6 +37,13 @@ REASONS = {
         _l("A single budget line takes most of the goal, so backers cannot see where the money goes."),
         _l("Split the large budget line into the real costs it covers."),
     ),
+    "budget_unusual_for_category": (
+        _l("Budget unusual for the category"),
+        _l("The largest budget line takes a much bigger share of the budget than in most public "
+           "campaigns of the same category (above the category's 90th percentile and above half)."),
+        _l("Break the largest budget line down into its real costs, or explain in your story why "
+           "one cost dominates."),
+    ),
     "pledges_one_ip": (
         _l("Many pledges from one network address"),
         _l("Several pledges to this campaign came from the same network address (stored only as a keyed hash)."),

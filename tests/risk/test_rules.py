@@ -1,6 +1,7 @@
 """Every risk rule fires on its scenario and not on an honest control (pure: no app, no database);
 the points add up so that one serious delivery signal or two review signals reach the hold
-threshold and a lone weak signal does not."""
+threshold, a long silence or a release without a spend report holds only with a second signal, and
+a lone weak signal does not."""
 import pytest
 
 from crowdfund.risk.rules import CODES, CampaignSignals, RiskSettings, evaluate, score
@@ -16,7 +17,8 @@ def honest(phase="delivery", **changes) -> CampaignSignals:
                   max_pledges_one_ip=2, max_failed_setups_one_ip=1, max_backers_one_card=1,
                   pledges_last_24h=8, daily_pledge_rate=5.0, funding_days=12.0,
                   days_since_update=10.0, open_milestones=2, overdue_days=[],
-                  duplicate_stories=[("other", 0.35)], matching_images=[("other", 30)])
+                  duplicate_stories=[("other", 0.35)], matching_images=[("other", 30)],
+                  category_line_shares=[0.4, 0.5, 0.55, 0.6, 0.65, 0.7])
     values.update(changes)
     return CampaignSignals(**values)
 
@@ -27,7 +29,9 @@ SCENARIOS = {
     "duplicate_story": dict(duplicate_stories=[("copied-bakery", 0.93)]),
     "matching_images": dict(matching_images=[("copied-bakery", 2)]),
     "budget_mismatch": dict(budget_total=40_000, budget_max_line=20_000),
-    "budget_dominant_line": dict(budget_max_line=95_000),
+    # in a category where one line usually is the budget (so not unusual for the category)
+    "budget_dominant_line": dict(budget_max_line=95_000, category_line_shares=[0.9, 0.95, 0.97, 0.98, 0.99]),
+    "budget_unusual_for_category": dict(budget_max_line=75_000),  # 75 % of the budget; category p90 67.5 %
     "pledges_one_ip": dict(max_pledges_one_ip=6),
     "failed_setups_one_ip": dict(max_failed_setups_one_ip=9),
     "card_shared": dict(max_backers_one_card=4),
@@ -74,6 +78,12 @@ def test_each_rule_fires_on_its_scenario_and_alone(code):
     ("budget_mismatch", dict(budget_total=80_000)),
     ("budget_mismatch", dict(budget_total=0, budget_max_line=0)),  # no budget lines: nothing to compare
     ("budget_dominant_line", dict(budget_max_line=80_000)),
+    ("budget_unusual_for_category", dict(budget_max_line=65_000)),  # under the category's 90th percentile
+    ("budget_unusual_for_category", dict(budget_max_line=75_000,  # too few campaigns to compare with
+                                         category_line_shares=[0.4, 0.5, 0.55, 0.6])),
+    ("budget_unusual_for_category", dict(budget_max_line=50_000,  # above the category, but only half
+                                         category_line_shares=[0.2, 0.25, 0.3, 0.3, 0.35])),
+    ("budget_unusual_for_category", dict(budget_total=0, budget_max_line=0)),
     ("pledges_one_ip", dict(max_pledges_one_ip=4)),
     ("failed_setups_one_ip", dict(max_failed_setups_one_ip=4)),
     ("card_shared", dict(max_backers_one_card=2)),
@@ -107,9 +117,27 @@ def test_overdue_points_grow_with_days_and_are_capped():
     assert flag.detail == {"overdue_milestones": 2, "worst_days": 17}
 
 
-@pytest.mark.parametrize("code", ["silence", "release_without_spend_report", "refund_spike"])
-def test_one_serious_delivery_signal_reaches_the_hold_threshold(code):
-    assert score(evaluate(honest(**SCENARIOS[code]))) >= SETTINGS.hold_threshold
+def test_one_serious_delivery_signal_reaches_the_hold_threshold():
+    assert score(evaluate(honest(**SCENARIOS["refund_spike"]))) >= SETTINGS.hold_threshold
+    assert score(evaluate(honest(overdue_days=[30]))) >= SETTINGS.hold_threshold
+
+
+@pytest.mark.parametrize("code", ["silence", "release_without_spend_report"])
+def test_silence_or_a_release_without_spend_report_is_flagged_not_held_alone(code):
+    flags = evaluate(honest(**SCENARIOS[code]))
+    assert [flag.code for flag in flags] == [code]
+    assert 0 < score(flags) < SETTINGS.hold_threshold
+
+
+@pytest.mark.parametrize("code", ["silence", "release_without_spend_report"])
+@pytest.mark.parametrize("second", ["no_verified_payout", "budget_unusual_for_category", "milestones_overdue",
+                                    "update_request_spike", "silence", "release_without_spend_report"])
+def test_silence_or_a_release_without_spend_report_holds_with_any_second_signal(code, second):
+    if second == code:
+        return
+    signals = honest(**{**SCENARIOS[code], **SCENARIOS[second]})
+    assert set(codes(signals)) == {code, second}
+    assert score(evaluate(signals)) >= SETTINGS.hold_threshold
 
 
 @pytest.mark.parametrize("first, second", [
@@ -122,7 +150,7 @@ def test_two_review_or_funding_signals_reach_the_hold_threshold(first, second):
     assert score(evaluate(signals)) >= SETTINGS.hold_threshold
 
 
-@pytest.mark.parametrize("code", sorted(set(SCENARIOS) - {"silence", "release_without_spend_report", "refund_spike"}))
+@pytest.mark.parametrize("code", sorted(set(SCENARIOS) - {"refund_spike"}))
 def test_a_lone_weak_or_medium_signal_stays_below_the_threshold(code):
     signals = honest(**SCENARIOS[code])
     if code == "milestones_overdue":
@@ -133,6 +161,19 @@ def test_a_lone_weak_or_medium_signal_stays_below_the_threshold(code):
 def test_weak_review_signals_together_stay_below_the_threshold():
     signals = honest(payout_verified=False, budget_max_line=95_000)
     assert score(evaluate(signals)) < SETTINGS.hold_threshold
+    signals = honest(payout_verified=False, budget_max_line=75_000)
+    assert codes(signals) == ["no_verified_payout", "budget_unusual_for_category"]
+    assert score(evaluate(signals)) < SETTINGS.hold_threshold
+
+
+def test_budget_unusual_for_category_reports_its_numbers_and_follows_the_settings():
+    flag = evaluate(honest(**SCENARIOS["budget_unusual_for_category"]))[0]
+    assert flag.points == 15 and flag.phase == "review"
+    assert flag.detail == {"share": 0.75, "category_p90": 0.68, "category_campaigns": 6, "threshold": 0.5}
+    assert "budget_unusual_for_category" not in codes(
+        honest(budget_max_line=75_000), RiskSettings(budget_category_min=7))
+    assert "budget_unusual_for_category" not in codes(
+        honest(budget_max_line=75_000), RiskSettings(budget_category_share=0.8))
 
 
 def test_settings_move_the_thresholds():
