@@ -190,6 +190,19 @@ def dispatch_due(now: datetime | None = None, limit: int = BATCH) -> int:
     return sum(deliver(event_id, now) for event_id in due)
 
 
+def waiting_payloads(after_event_id: int, kinds, limit: int = 100) -> list[dict]:
+    """The payloads of up to `limit` events after after_event_id, of these kinds, that no dispatcher
+    has claimed yet and that never failed: each will be delivered after everything committed so far,
+    so an observer may leave its recompute to one of them about the same subject (coalescing: a
+    deadline's hundreds of pledge.collected events cost one recompute). Reads only."""
+    rows = db.session.execute(
+        db.select(OutboxEvent.payload).where(
+            OutboxEvent.id > after_event_id, OutboxEvent.delivered_at.is_(None), OutboxEvent.attempts == 0,
+            OutboxEvent.last_error.is_(None), OutboxEvent.kind.in_(kinds))
+        .order_by(OutboxEvent.id.desc()).limit(limit)).scalars().all()
+    return [json.loads(payload or "{}") for payload in rows]
+
+
 def undelivered_count() -> int:
     return db.session.execute(db.select(db.func.count(OutboxEvent.id)).where(
         OutboxEvent.delivered_at.is_(None))).scalar_one()
