@@ -153,6 +153,15 @@ def requested_releases() -> list[Release]:
         .order_by(Release.requested_at, Release.id)).scalars())
 
 
+def approved_but_held() -> list[tuple[Release, Campaign]]:
+    """Approved releases not sent because their campaign is held by the risk review, oldest first."""
+    rows = db.session.execute(
+        db.select(Release, Campaign).join(Campaign, Campaign.id == Release.campaign_id)
+        .where(Release.state == "approved", Campaign.state == "successful")
+        .order_by(Release.decided_at, Release.id)).all()
+    return [(release, campaign) for release, campaign in rows if hold_of(campaign.id) is not None]
+
+
 def failed_releases() -> list[Release]:
     return list(db.session.execute(
         db.select(Release).where(Release.state == "failed").order_by(Release.id)).scalars())

@@ -72,6 +72,8 @@ def _flash_outcome(outcome: sending.TransferOutcome, currency: str) -> None:
               "success")
     elif outcome.status == "waiting":
         flash(_("Approved. The money is sent as soon as the founder's payout account can receive it."), "info")
+    elif outcome.status == "held":
+        flash(outcome.message, "info")
     elif outcome.status == "failed":
         flash(_("The transfer failed: %(error)s. It can be retried.", error=outcome.message), "error")
 
@@ -141,7 +143,7 @@ def _queue_page(forms=None, status: int = 200):
                      holds.hold_of(campaign.id, risk_settings)))
     failed = [(r, db.session.get(Campaign, r.campaign_id)) for r in releases.failed_releases()]
     return render_template("payouts/release_queue.html", rows=rows, failed=failed,
-                           retry_form=RetryForm(formdata=None)), status
+                           held=releases.approved_but_held(), retry_form=RetryForm(formdata=None)), status
 
 
 @bp.get("/moderation/releases")

@@ -24,7 +24,9 @@ from crowdfund.risk.holds import hold_of
 
 @dataclass(frozen=True)
 class TransferOutcome:
-    status: str  # transferred | waiting (no payout account) | skipped (someone else has it) | failed
+    # transferred | waiting (no payout account) | held (risk hold: stays approved) | skipped
+    # (someone else has it) | failed
+    status: str
     amount: int = 0
     message: str = ""
 
@@ -85,7 +87,8 @@ def _claim(release_id: int) -> Release | None:
 
 def transfer_release(release_id: int, now: datetime) -> TransferOutcome:
     """Send an approved release to the founder's account, exactly once. COMMITS (the claim before
-    Stripe is called, then the outcome). Waits (stays approved) while the founder cannot receive transfers."""
+    Stripe is called, then the outcome). Waits (stays approved, no Stripe call) while the campaign is
+    held by the risk review (risk/holds.py) or the founder cannot receive transfers."""
     db.session.commit()
     release = db.session.get(Release, release_id)
     if release is None or release.state != "approved":
@@ -93,6 +96,9 @@ def transfer_release(release_id: int, now: datetime) -> TransferOutcome:
     campaign = db.session.get(Campaign, release.campaign_id)
     if campaign.state != "successful":  # abandoned: what is still held goes back to the backers
         return TransferOutcome("skipped", message=_("Releases are made only for a successful campaign."))
+    if hold_of(campaign.id) is not None:  # approved before the hold: sent once a moderator clears it
+        return TransferOutcome("held", message=_("Approved, waiting: releases of this campaign are held by "
+                                                 "the risk review until a moderator clears its flags."))
     if destination_of(campaign) is None:
         return TransferOutcome("waiting", message=_("The founder has not connected a payout account yet."))
     looked_up_before = release.error is not None  # a failed attempt may have reached Stripe after all
@@ -155,7 +161,8 @@ def recover_stuck(release_id: int, now: datetime) -> TransferOutcome:
 
 def run_release_jobs(now: datetime) -> dict:
     """The periodic catch-up: first tranches of newly settled campaigns, approved releases not sent
-    yet (e.g. waiting for the payout account), and releases a dead process left transferring."""
+    yet (waiting for the payout account, or for a risk hold to be cleared), and releases a dead
+    process left transferring."""
     counts = {"first_tranches": create_first_tranches(now), "transferred": 0, "failed": 0}
     stuck = db.session.execute(db.select(Release.id).where(Release.state == "transferring")
                                .order_by(Release.id)).scalars().all()

@@ -73,7 +73,7 @@ def test_no_transfer_before_verification_then_approval_sends_once(funded, login,
     sending.run_release_jobs(utcnow())  # first tranche: 1900
     milestone = releases.milestones_of(funded.id)[0]
     report = report_completed(funded, milestone)
-    # What the first tranche paid for: without a spend report the risk review would hold the release.
+    # What the first tranche paid for: without a spend report the risk review would flag the release.
     line = db.session.execute(db.select(BudgetLine).where(BudgetLine.campaign_id == funded.id)).scalars().first()
     db.session.add(SpendReport(update_id=report.id, budget_line_id=line.id, amount=1500, note="Oven deposit"))
     db.session.commit()
@@ -221,3 +221,37 @@ def test_failed_transfer_can_be_retried(funded, make_user, monkeypatch, login):
     moderator.post(f"/moderation/releases/{release_id}/retry", data={"reason": "Stripe is back"})
     db.session.expire_all()
     assert db.session.get(Release, release_id).state == "transferred"
+
+
+def test_release_approved_before_a_risk_hold_waits_until_cleared_then_is_sent_once(funded, login, make_user):
+    """Approved while the score was under the threshold; the risk then rises with a new code: the
+    periodic job calls Stripe for nothing until a moderator clears the flags, then sends it once."""
+    from risk.hold_support import OVERDUE, SILENCE, flag
+
+    from crowdfund.risk import holds
+
+    funded_id = funded.id
+    sending.run_release_jobs(utcnow())  # first tranche: 1900
+    flag(funded, SILENCE)  # 30: flagged, not held
+    moderator_user = make_user(role="moderator")
+    release_id = _approved(funded, moderator_user)
+    flag(funded, SILENCE, OVERDUE)  # 55 with a new code: held
+    assert holds.hold_of(funded_id) is not None
+
+    assert sending.run_release_jobs(utcnow()) == {"held": 1}
+    assert sending.transfer_release(release_id, utcnow()).status == "held"
+    assert db.session.get(Release, release_id).state == "approved"
+    assert [t.metadata["tranche"] for t in transfers_of(funded_id)] == ["first"]
+    moderator = login(moderator_user)
+    page = moderator.get("/moderation/releases").get_data(as_text=True)
+    assert "Approved, waiting: held by risk" in page and f"/moderation/risk/{funded_id}" in page
+    founder_page = login(funded.founder).get(f"/campaigns/{funded.slug}/releases").get_data(as_text=True)
+    assert "Approved, waiting: held by risk" in founder_page
+
+    holds.clear(db.session.get(type(funded), funded_id), moderator_user, "Supplier delay explained.", utcnow())
+    db.session.commit()
+    assert sending.run_release_jobs(utcnow()) == {"transferred": 1}
+    assert sending.run_release_jobs(utcnow()) == {}
+    assert db.session.get(Release, release_id).state == "transferred"
+    assert sorted(t.amount for t in transfers_of(funded_id)) == [1900, 4560]
+    assert "Approved, waiting: held by risk" not in moderator.get("/moderation/releases").get_data(as_text=True)
