@@ -78,23 +78,42 @@ def _numbers(detail: dict) -> str:
     return ", ".join(f"{key}={value}" for key, value in detail.items())
 
 
+def _header(campaign: Campaign) -> list[str]:
+    return [f"{campaign.slug} — {campaign.title}", f"state {campaign.state} (phase {phase_of(campaign.state)})"]
+
+
+def _reason_lines(reasons: list[dict]) -> list[str]:
+    lines = [] if reasons else ["no flags"]
+    for item in reasons:
+        label, explanation, _todo = reason(item["code"])
+        lines.append(f"- {item['code']}  +{item['points']}  [{item['phase']}]  {_numbers(item.get('detail') or {})}")
+        lines.append(f"    {label}: {explanation}")
+    return lines
+
+
 def explain(campaign: Campaign, settings: RiskSettings | None = None) -> str:
     """The campaign's stored assessment in plain text: score, then every flag with its code, points,
     phase, numbers, label and explanation."""
     settings = settings or settings_from_config()
     assessment = db.session.get(RiskAssessment, campaign.id)
-    lines = [f"{campaign.slug} — {campaign.title}",
-             f"state {campaign.state} (phase {phase_of(campaign.state)})"]
+    lines = _header(campaign)
     if assessment is None:
         lines.append("not assessed yet (run: flask crowdfund risk assess)")
         return "\n".join(lines) + "\n"
     trend = "" if assessment.previous_score is None else f", a week before {assessment.previous_score}"
     lines.append(f"score {assessment.score} (hold threshold {settings.hold_threshold}{trend}); "
                  f"computed {assessment.computed_at:%Y-%m-%d %H:%M} UTC")
-    if not assessment.reasons:
-        lines.append("no flags")
-    for item in assessment.reasons:
-        label, explanation, _todo = reason(item["code"])
-        lines.append(f"- {item['code']}  +{item['points']}  [{item['phase']}]  {_numbers(item.get('detail') or {})}")
-        lines.append(f"    {label}: {explanation}")
+    lines += _reason_lines(assessment.reasons or [])
+    return "\n".join(lines) + "\n"
+
+
+def explain_unstored(campaign: Campaign, now: datetime, settings: RiskSettings | None = None) -> str:
+    """The campaign's risk as of now in the same plain text as explain(), stored nowhere (for a
+    draft). Gathering the signals flushes the story signature: the caller rolls back."""
+    settings = settings or settings_from_config()
+    flags = evaluate(campaign_signals(campaign.id, now, settings), settings)
+    lines = _header(campaign)
+    lines.append(f"score {sum(f.points for f in flags)} (hold threshold {settings.hold_threshold}); "
+                 f"computed now, not stored (a draft is assessed once submitted)")
+    lines += _reason_lines(reasons_of(flags))
     return "\n".join(lines) + "\n"

@@ -11,16 +11,22 @@ risk_cli = AppGroup("risk", help="Risk early-warning.")
 @click.argument("slug")
 @click.option("--stored", is_flag=True, help="Print the stored assessment without recomputing it first.")
 def explain_command(slug, stored):
-    """Print a campaign's risk score and every flag: code, points, phase, the numbers, label and explanation."""
+    """Print a campaign's risk score and every flag: code, points, phase, the numbers, label and
+    explanation. A draft's is computed and printed without being stored."""
     from crowdfund.campaigns.models import Campaign
     from crowdfund.clock import utcnow
     from crowdfund.extensions import db
-    from crowdfund.risk.assessment import assess, explain
+    from crowdfund.risk.assessment import assess, explain, explain_unstored
 
     campaign = db.session.execute(db.select(Campaign).where(Campaign.slug == slug.strip())).scalar_one_or_none()
     if campaign is None:
         click.echo(f"No campaign with the slug {slug!r}.", err=True)
         sys.exit(2)
+    if campaign.state == "draft" and not stored:  # printed, never stored: drafts stay out of the queue
+        text = explain_unstored(campaign, utcnow())
+        db.session.rollback()
+        click.echo(text, nl=False)
+        return
     if not stored:
         assess(campaign.id, utcnow())
         db.session.commit()

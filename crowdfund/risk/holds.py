@@ -159,8 +159,10 @@ class QueueRow:
 
 
 def risk_queue(page: int, per_page: int = 25):
-    """(pagination, rows): campaigns with a score above 0, highest first (then newest flag)."""
-    query = (db.select(RiskAssessment).where(RiskAssessment.score > 0)
+    """(pagination, rows): campaigns past draft (in review and later) with a score above 0, highest
+    first (then by id). A draft is its founder's business until it is submitted."""
+    query = (db.select(RiskAssessment).join(Campaign, Campaign.id == RiskAssessment.campaign_id)
+             .where(RiskAssessment.score > 0, Campaign.state != "draft")
              .order_by(RiskAssessment.score.desc(), RiskAssessment.campaign_id))
     pagination = db.paginate(query, page=page, per_page=per_page, error_out=False)
     campaigns = {c.id: c for c in db.session.execute(
@@ -209,14 +211,15 @@ def _score_at(campaign_id: int, at: datetime) -> int | None:
 
 
 def digest(now: datetime) -> list[DigestItem]:
-    """Campaigns at or above the hold threshold: new since yesterday first, then by score."""
+    """Campaigns past draft at or above the hold threshold: new since yesterday first, then by score."""
     risk_settings = settings()
     threshold = risk_settings.hold_threshold
     day_before = now - timedelta(days=1)
     items = []
     for assessment, campaign in db.session.execute(
             db.select(RiskAssessment, Campaign).join(Campaign, Campaign.id == RiskAssessment.campaign_id)
-            .where(RiskAssessment.score >= threshold).options(selectinload(Campaign.founder))).all():
+            .where(RiskAssessment.score >= threshold, Campaign.state != "draft")
+            .options(selectinload(Campaign.founder))).all():
         before = _score_at(campaign.id, day_before)
         if before is None:
             new = assessment.first_flagged_at is None or assessment.first_flagged_at > day_before

@@ -14,7 +14,7 @@ def test_explain_prints_the_score_and_every_flag_with_its_numbers_and_reason(run
     out = result.output
     assessment = db.session.get(RiskAssessment, campaign.id)
     assert f"score {assessment.score} (hold threshold 50" in out
-    assert "- silence  +50  [delivery]  days_since_update=60, open_milestones=2, threshold=45" in out
+    assert "- silence  +40  [delivery]  days_since_update=60, open_milestones=2, threshold=45" in out
     assert "- milestones_overdue  +60  [delivery]  overdue_milestones=1, worst_days=40" in out
     assert "No updates for a long time: The founder has posted no update" in out
     assert "Milestones overdue: Milestones are past their expected date" in out
@@ -25,6 +25,21 @@ def test_explain_of_an_honest_campaign_says_no_flags(runner, make_campaign, make
     result = runner.invoke(args=["crowdfund", "risk", "explain", "--stored", campaign.slug])
     assert result.exit_code == 0 and "not assessed yet" in result.output
     assert db.session.get(RiskAssessment, campaign.id) is None  # --stored writes nothing
+
+
+def test_explain_of_a_draft_prints_its_flags_and_stores_nothing(runner, make_campaign):
+    from crowdfund.risk.models import RiskHistoryPoint, StorySignature
+
+    draft = make_campaign(state="draft")
+    result = runner.invoke(args=["crowdfund", "risk", "explain", draft.slug])
+
+    assert result.exit_code == 0, result.output
+    assert "computed now, not stored" in result.output
+    assert "- no_verified_payout  +10  [review]" in result.output  # the founder has no payout account
+    db.session.expire_all()
+    assert db.session.get(RiskAssessment, draft.id) is None
+    assert db.session.get(StorySignature, draft.id) is None
+    assert db.session.execute(db.select(RiskHistoryPoint).where(RiskHistoryPoint.campaign_id == draft.id)).first() is None
 
 
 def test_explain_of_an_unknown_slug_exits_2_with_a_message(runner):

@@ -36,6 +36,18 @@ def test_queue_lists_flagged_campaigns_highest_first_with_reasons_and_trend(mode
     assert f'href="/moderation/risk/{high.id}"' in page
 
 
+def test_queue_lists_campaigns_past_draft_only(moderator, make_campaign):
+    draft = make_campaign(state="draft", title="Draft bakery")
+    reviewing = make_campaign(state="in_review", title="Reviewed bakery")
+    for campaign in (draft, reviewing):
+        flag(campaign, SILENCE, OVERDUE)
+    page = moderator.get("/moderation/risk").get_data(as_text=True)
+    assert "Reviewed bakery" in page and "Draft bakery" not in page
+    draft.state = "in_review"  # submitted: now the moderators' business
+    db.session.commit()
+    assert "Draft bakery" in moderator.get("/moderation/risk").get_data(as_text=True)
+
+
 def test_empty_queue(moderator):
     assert "No campaign is flagged." in moderator.get("/moderation/risk").get_data(as_text=True)
 
