@@ -5,6 +5,8 @@ import sys
 from types import SimpleNamespace
 from pathlib import Path
 
+from playwright.sync_api import expect
+
 from crowdfund.clock import utcnow
 from crowdfund.extensions import db
 from crowdfund.payouts import releases
@@ -32,24 +34,28 @@ def test_moderator_approves_a_release_and_the_campaign_page_shows_it(
     moderator = SimpleNamespace(email=moderator.email)
     db.session.remove()  # release SQLite before the server thread writes
 
+    # Every check waits (Playwright's expect, wait_for_url) for the page a click leads to: under load
+    # the answer can arrive after the click returns.
     page.goto(f"/c/{slug}")
-    assert page.locator(f"#release-{milestone_id}").get_by_text("Waiting for verification").is_visible()
+    expect(page.locator(f"#release-{milestone_id}").get_by_text("Waiting for verification")).to_be_visible()
 
     log_in(moderator, PASSWORD)
     page.goto("/moderation/")
     page.get_by_role("link", name="Releases to verify").click()
+    page.wait_for_url("**/moderation/releases*")
     request = page.locator(f"#release-{release_id}")
-    assert request.get_by_text("Inspection passed on Monday.").is_visible()
-    assert request.get_by_text("Would release now: $64.60").is_visible()  # 95.00 · (20 % + 80 % · 60 %)
+    expect(request.get_by_text("Inspection passed on Monday.")).to_be_visible()
+    expect(request.get_by_text("Would release now: $64.60")).to_be_visible()  # 95.00 · (20 % + 80 % · 60 %)
     request.get_by_label("Approve").check()
     request.get_by_label("Reason").fill("Inspection certificate and photos check out.")
     request.get_by_role("button", name="Record decision").click()
-    assert page.get_by_text("Released $64.60 to the founder.").is_visible()
-    assert page.get_by_text("No release waiting for verification.").is_visible()
+    expect(page.get_by_text("Released $64.60 to the founder.")).to_be_visible()
+    expect(page.get_by_text("No release waiting for verification.")).to_be_visible()
 
     page.goto(f"/c/{slug}")
     timeline = page.locator(f"#release-{milestone_id}")
-    assert timeline.get_by_text("Released").is_visible() and "$64.60" in timeline.inner_text()
-    assert page.locator('[data-money="released"]').inner_text() == "$64.60"
+    expect(timeline.get_by_text("Released")).to_be_visible()
+    expect(timeline).to_contain_text("$64.60")
+    expect(page.locator('[data-money="released"]')).to_have_text("$64.60")
     assert page.console_errors == []
     assert [t.amount for t in transfers_of(campaign_id)] == [6460]
