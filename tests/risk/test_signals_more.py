@@ -159,3 +159,41 @@ def test_spikes_of_update_requests_and_of_refunds_and_missing_rewards(make_campa
     assert reason_of(spiking.id, "update_request_spike")["detail"]["update_requests_7d"] == 5
     assert reason_of(spiking.id, "refund_spike")["detail"]["refund_requests_7d"] == 5
     assert not {"update_request_spike", "refund_spike"} & set(codes_of(calm.id))
+
+
+def _lines(campaign, *amounts):
+    db.session.execute(db.delete(BudgetLine).where(BudgetLine.campaign_id == campaign.id))
+    db.session.add_all([BudgetLine(campaign_id=campaign.id, purpose=f"Cost {i}", amount=amount)
+                        for i, amount in enumerate(amounts)])
+    db.session.commit()
+
+
+def test_a_budget_line_far_larger_than_the_categorys_usual_share(make_campaign):
+    # five public campaigns whose largest line is 40 % of the budget; others that do not count
+    for _ in range(5):
+        _lines(make_campaign(state="live"), 40_000, 30_000, 30_000)
+    _lines(make_campaign(state="draft"), 40_000, 30_000, 30_000)  # not public
+    _lines(make_campaign(state="live", currency="EUR"), 95_000, 5_000)  # another currency
+    lopsided = make_campaign(state="in_review")  # the factory's budget: 75 % oven, 25 % installation
+    spread = make_campaign(state="in_review")
+    _lines(spread, 45_000, 30_000, 25_000)
+    now = utcnow()
+
+    assert sorted(campaign_signals(lopsided.id, now).category_line_shares) == [0.4] * 5
+    assess(lopsided.id, now)
+    assess(spread.id, now)
+    db.session.commit()
+    detail = reason_of(lopsided.id, "budget_unusual_for_category")["detail"]
+    assert detail == {"share": 0.75, "category_p90": 0.4, "category_campaigns": 5, "threshold": 0.5}
+    assert reason_of(lopsided.id, "budget_unusual_for_category")["points"] == 15
+    assert "budget_unusual_for_category" not in codes_of(spread.id)
+
+
+def test_no_budget_comparison_under_five_public_campaigns_in_the_category(make_campaign):
+    for _ in range(4):
+        _lines(make_campaign(state="live"), 40_000, 30_000, 30_000)
+    lopsided = make_campaign(state="in_review")
+    assert len(campaign_signals(lopsided.id, utcnow()).category_line_shares) == 4
+    assess(lopsided.id, utcnow())
+    db.session.commit()
+    assert "budget_unusual_for_category" not in codes_of(lopsided.id)
