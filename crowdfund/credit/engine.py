@@ -13,7 +13,9 @@ CONTRACT (shared by crowdfund/credit, bench/risk.py and the templates):
 from dataclasses import asdict, dataclass, field
 from statistics import median
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 
 
 @dataclass
@@ -35,6 +37,7 @@ class FounderFacts:
     milestones_late: int = 0  # completed after it
     late_days: list[int] = field(default_factory=list)  # days late, one per late milestone
     milestones_overdue: int = 0  # due date passed, not completed
+    overdue_days: list[int] = field(default_factory=list)  # days past the due date, one per overdue milestone
     # money released to the founder, and how much of it spend reports account for (minor units, per currency)
     released: dict[str, int] = field(default_factory=dict)
     released_backed: dict[str, int] = field(default_factory=dict)
@@ -43,6 +46,7 @@ class FounderFacts:
     budget_lines_under: int = 0  # spend reported, at or below the line's amount
     # communication
     update_gaps_days: list[float] = field(default_factory=list)  # between updates during delivery
+    silence_days: float = 0.0  # days since the last update of a funded campaign whose milestones are open
     update_requests: int = 0
     update_requests_answered: int = 0  # an update followed within 14 days
     # backers' side
@@ -67,7 +71,12 @@ class Factor:
     code: str
     points: int
     max_points: int
-    value: str  # the number(s) it was computed from, as shown ("3 of 4 on time")
+    numbers: dict = field(default_factory=dict)  # the numbers it was computed from; {} when neutral
+
+    @property
+    def value(self) -> str:
+        """The numbers as shown ("3 on time, 1 late, 0 overdue"), in the current locale."""
+        return factor_value(self.code, self.numbers)
 
 
 @dataclass
@@ -189,25 +198,19 @@ def _identity(f: FounderFacts) -> list[Factor]:
     age = _clamp(f.account_age_days // 12, 0, 30)
     business = 40 if f.business_checked else 15 if f.business_declared else 0
     return [
-        Factor("email_verified", 40 if f.email_verified else 0, 40,
-               str(_l("verified")) if f.email_verified else str(_l("not verified"))),
-        Factor("payout_verified", 40 if f.payout_verified else 0, 40,
-               str(_l("verified")) if f.payout_verified else str(_l("not verified"))),
-        Factor("account_age", age, 30, str(_l("%(days)d days", days=f.account_age_days))),
-        Factor("business", business, 40,
-               str(_l("checked by a moderator")) if f.business_checked
-               else str(_l("declared, not checked yet")) if f.business_declared else str(_l("not declared"))),
+        Factor("email_verified", 40 if f.email_verified else 0, 40, {"verified": f.email_verified}),
+        Factor("payout_verified", 40 if f.payout_verified else 0, 40, {"verified": f.payout_verified}),
+        Factor("account_age", age, 30, {"days": f.account_age_days}),
+        Factor("business", business, 40, {"declared": f.business_declared, "checked": f.business_checked}),
     ]
 
 
 def _outcomes(f: FounderFacts) -> Factor:
     raw = (60 + 25 * f.campaigns_funded - 5 * f.campaigns_failed - 20 * f.campaigns_cancelled
            - 60 * f.campaigns_abandoned - 100 * f.campaigns_suspended)
-    value = str(_l("%(funded)d funded, %(failed)d failed, %(cancelled)d cancelled, %(abandoned)d abandoned, "
-                   "%(suspended)d suspended", funded=f.campaigns_funded, failed=f.campaigns_failed,
-                   cancelled=f.campaigns_cancelled, abandoned=f.campaigns_abandoned,
-                   suspended=f.campaigns_suspended))
-    return Factor("outcomes", _clamp(raw, -150, 160), 160, value)
+    return Factor("outcomes", _clamp(raw, -150, 160), 160, {
+        "funded": f.campaigns_funded, "failed": f.campaigns_failed, "cancelled": f.campaigns_cancelled,
+        "abandoned": f.campaigns_abandoned, "suspended": f.campaigns_suspended})
 
 
 def late_points(days_late: int) -> int:
@@ -215,37 +218,42 @@ def late_points(days_late: int) -> int:
     return max(0, 10 - days_late // 3)
 
 
+OVERDUE_BASE, OVERDUE_MAX = 30, 90  # points an overdue milestone costs: 30 + 1 per day overdue, up to 90
+
+
+def overdue_points(days_overdue: int) -> int:
+    """Points (negative) for one milestone whose due date passed days_overdue days ago, not completed."""
+    return -min(OVERDUE_MAX, OVERDUE_BASE + max(0, days_overdue))
+
+
 def _milestones(f: FounderFacts) -> Factor:
-    total = f.milestones_on_time + f.milestones_late + f.milestones_overdue
+    overdue_days = list(f.overdue_days)[:f.milestones_overdue]
+    overdue_days += [0] * (f.milestones_overdue - len(overdue_days))  # days unknown: counted as just overdue
     raw = (40 + 15 * f.milestones_on_time + sum(late_points(d) for d in f.late_days)
-           - 25 * f.milestones_overdue)
-    if not total:
-        value = str(_l("no milestone due yet (neutral)"))
-    else:
-        value = str(_l("%(on_time)d on time, %(late)d late, %(overdue)d overdue",
-                       on_time=f.milestones_on_time, late=f.milestones_late, overdue=f.milestones_overdue))
-    return Factor("milestones", _clamp(raw, -100, 120), 120, value)
+           + sum(overdue_points(d) for d in overdue_days))
+    return Factor("milestones", _clamp(raw, -200, 120), 120, {
+        "on_time": f.milestones_on_time, "late": f.milestones_late, "overdue": f.milestones_overdue,
+        "longest_overdue": max(overdue_days, default=0)})
 
 
 def _spend_backed(f: FounderFacts) -> Factor:
     currencies = [c for c, amount in f.released.items() if amount > 0]
     if not currencies:
-        return Factor("spend_backed", 40, 80, str(_l("no money released yet (neutral)")))
+        return Factor("spend_backed", 40, 80, {})
     ratio = sum(min(1.0, f.released_backed.get(c, 0) / f.released[c]) for c in currencies) / len(currencies)
-    return Factor("spend_backed", round(80 * ratio), 80,
-                  str(_l("%(percent)d%% of released money reported", percent=round(100 * ratio))))
+    return Factor("spend_backed", round(80 * ratio), 80, {"percent": round(100 * ratio)})
 
 
 def _budget(f: FounderFacts) -> Factor:
     reported = f.budget_lines_over + f.budget_lines_under
     if not reported:
-        return Factor("budget", 20, 40, str(_l("no spending reported yet (neutral)")))
+        return Factor("budget", 20, 40, {})
     return Factor("budget", round(40 * _share(f.budget_lines_under, reported)), 40,
-                  str(_l("%(over)d of %(reported)d reported lines over budget",
-                         over=f.budget_lines_over, reported=reported)))
+                  {"over": f.budget_lines_over, "reported": reported})
 
 
 CADENCE_STEPS = ((14, 100), (30, 75), (60, 40), (90, 20))  # median gap up to N days -> points
+SILENCE_GRACE, SILENCE_MAX = 30, 60  # open silence: -1 point per day beyond 30, down to -60
 
 
 def cadence_points(median_gap_days: float) -> int:
@@ -256,49 +264,132 @@ def cadence_points(median_gap_days: float) -> int:
     return 0
 
 
+def silence_points(silence_days: float) -> int:
+    """Points (negative) for the days since the last update while milestones are still open."""
+    return -min(SILENCE_MAX, max(0, int(silence_days) - SILENCE_GRACE))
+
+
 def _communication(f: FounderFacts) -> list[Factor]:
+    silence = silence_points(f.silence_days)
     if f.update_gaps_days:
         gap = median(f.update_gaps_days)
-        cadence = Factor("update_cadence", cadence_points(gap), 100,
-                         str(_l("an update every %(days)s days (median)", days=f"{gap:.0f}")))
+        cadence = Factor("update_cadence", cadence_points(gap) + silence, 100,
+                         {"median_days": round(gap), "silence_days": int(f.silence_days)})
     else:
-        cadence = Factor("update_cadence", 50, 100, str(_l("not enough updates during delivery yet (neutral)")))
+        cadence = Factor("update_cadence", 50 + silence, 100, {"silence_days": int(f.silence_days)})
     if f.update_requests:
         answered = _clamp(f.update_requests_answered, 0, f.update_requests)
         requests = Factor("update_requests", round(50 * answered / f.update_requests), 50,
-                          str(_l("%(answered)d of %(requests)d answered within 14 days",
-                                 answered=answered, requests=f.update_requests)))
+                          {"answered": answered, "requests": f.update_requests})
     else:
-        requests = Factor("update_requests", 25, 50, str(_l("no update requests (neutral)")))
+        requests = Factor("update_requests", 25, 50, {})
     return [cadence, requests]
 
 
 def _rate_factor(code: str, count: int, collected: int, per_point: int) -> Factor:
     """100 points minus per_point for each percentage point of collected pledges, at least 0."""
     if not collected:
-        return Factor(code, 50, 100, str(_l("no pledges collected yet (neutral)")))
+        return Factor(code, 50, 100, {})
     percent = 100 * count / collected
-    return Factor(code, max(0, round(100 - per_point * percent)), 100,
-                  str(_l("%(count)d of %(collected)d pledges (%(percent)s%%)", count=count,
-                         collected=collected, percent=f"{percent:.1f}")))
+    return Factor(code, max(0, round(100 - per_point * percent)), 100, {"count": count, "collected": collected})
 
 
 def _backers(f: FounderFacts) -> list[Factor]:
     marked = f.receipts_received + f.receipts_not_received
     if marked:
-        receipts = Factor("receipts", round(100 * f.receipts_received / marked), 100,
-                          str(_l("%(received)d received, %(not_received)d not received (%(shipped)d tiers shipped)",
-                                 received=f.receipts_received, not_received=f.receipts_not_received,
-                                 shipped=f.tiers_shipped)))
+        receipts = Factor("receipts", round(100 * f.receipts_received / marked), 100, {
+            "received": f.receipts_received, "not_received": f.receipts_not_received, "shipped": f.tiers_shipped})
     else:
-        receipts = Factor("receipts", 50, 100, str(_l("no backer has said yet (neutral)")))
+        receipts = Factor("receipts", 50, 100, {})
     return [
         _rate_factor("refunds", f.refunds, f.pledges_collected, 5),
         _rate_factor("disputes", f.disputes, f.pledges_collected, 20),
-        Factor("reports_upheld", max(-150, -50 * f.reports_upheld), 0,
-               str(_l("%(count)d upheld", count=f.reports_upheld))),
+        Factor("reports_upheld", max(-150, -50 * f.reports_upheld), 0, {"count": f.reports_upheld}),
         receipts,
     ]
+
+
+def _verified(n: dict) -> str:
+    return _("verified") if n.get("verified") else _("not verified")
+
+
+def _business_text(n: dict) -> str:
+    if n.get("checked"):
+        return _("checked by a moderator")
+    return _("declared, not checked yet") if n.get("declared") else _("not declared")
+
+
+def _outcomes_text(n: dict) -> str:
+    return _("%(funded)d funded, %(failed)d failed, %(cancelled)d cancelled, %(abandoned)d abandoned, "
+             "%(suspended)d suspended", funded=n["funded"], failed=n["failed"], cancelled=n["cancelled"],
+             abandoned=n["abandoned"], suspended=n["suspended"])
+
+
+def _milestones_text(n: dict) -> str:
+    if not n["on_time"] + n["late"] + n["overdue"]:
+        return _("no milestone due yet (neutral)")
+    text = _("%(on_time)d on time, %(late)d late, %(overdue)d overdue",
+             on_time=n["on_time"], late=n["late"], overdue=n["overdue"])
+    if n.get("longest_overdue"):
+        text += _(" (the oldest %(num)s)", num=ngettext("%(num)d day overdue", "%(num)d days overdue",
+                                                       n["longest_overdue"]))
+    return text
+
+
+def _cadence_text(n: dict) -> str:
+    text = (ngettext("an update every %(num)d day (median)", "an update every %(num)d days (median)",
+                     n["median_days"]) if "median_days" in n
+            else _("not enough updates during delivery yet (neutral)"))
+    if n.get("silence_days", 0) > SILENCE_GRACE:
+        text += "; " + ngettext("no update for %(num)d day while milestones are open",
+                                "no update for %(num)d days while milestones are open", n["silence_days"])
+    return text
+
+
+def _rate_text(n: dict) -> str:
+    if not n:
+        return _("no pledges collected yet (neutral)")
+    return ngettext("%(count)d of %(num)d pledge (%(percent)s%%)", "%(count)d of %(num)d pledges (%(percent)s%%)",
+                    n["collected"], count=n["count"], percent=f"{100 * n['count'] / n['collected']:.1f}")
+
+
+def _receipts_text(n: dict) -> str:
+    if not n:
+        return _("no backer has said yet (neutral)")
+    return _("%(received)d received, %(not_received)d not received (%(shipped)s)", received=n["received"],
+             not_received=n["not_received"],
+             shipped=ngettext("%(num)d tier shipped", "%(num)d tiers shipped", n["shipped"]))
+
+
+VALUE_TEXTS = {
+    "email_verified": _verified,
+    "payout_verified": _verified,
+    "account_age": lambda n: ngettext("%(num)d day", "%(num)d days", n["days"]),
+    "business": _business_text,
+    "outcomes": _outcomes_text,
+    "milestones": _milestones_text,
+    "spend_backed": lambda n: (_("%(percent)d%% of released money reported", percent=n["percent"]) if n
+                               else _("no money released yet (neutral)")),
+    "budget": lambda n: (_("%(over)d of %(reported)d reported lines over budget", **n) if n
+                         else _("no spending reported yet (neutral)")),
+    "update_cadence": _cadence_text,
+    "update_requests": lambda n: (_("%(answered)d of %(requests)d answered within 14 days", **n) if n
+                                  else _("no update requests (neutral)")),
+    "refunds": _rate_text,
+    "disputes": _rate_text,
+    "reports_upheld": lambda n: _("%(count)d upheld", count=n.get("count", 0)),
+    "receipts": _receipts_text,
+}
+
+
+def factor_value(code: str, numbers: dict) -> str:
+    """A factor's numbers as shown to people, rendered now (in the current locale); "" when the code or
+    numbers are unknown (a profile stored by another version)."""
+    render = VALUE_TEXTS.get(code)
+    try:
+        return render(numbers or {}) if render else ""
+    except (KeyError, TypeError, ValueError):
+        return ""
 
 
 def has_history(facts: FounderFacts) -> bool:

@@ -13,7 +13,8 @@ REBUILD_BATCH = 200
 
 
 def stored_factors(card: Scorecard) -> list[dict]:
-    return [{"code": f.code, "points": f.points, "max_points": f.max_points, "value": f.value}
+    """The factors as stored: numbers only; their texts are rendered when shown (engine.factor_value)."""
+    return [{"code": f.code, "points": f.points, "max_points": f.max_points, "numbers": f.numbers}
             for f in card.factors]
 
 

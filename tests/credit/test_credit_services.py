@@ -8,6 +8,7 @@ import pytest
 from crowdfund.campaigns.models import BudgetLine, Milestone, RewardTier
 from crowdfund.clock import utcnow
 from crowdfund.credit import reactions
+from crowdfund.credit.engine import overdue_points
 from crowdfund.credit.facts import founder_facts
 from crowdfund.credit.jobs import run_daily
 from crowdfund.credit.models import BusinessDetails, CreditHistoryPoint, CreditProfile, RewardReceipt
@@ -226,13 +227,16 @@ def test_run_daily_notices_a_milestone_becoming_overdue(founder, record):
     profile = recompute_profile(founder.id, utcnow())
     db.session.commit()
     assert profile.facts["milestones_overdue"] == 0
-    score = profile.score
+    score, before = profile.score, {f["code"]: f["points"] for f in profile.factors}
     run_daily(utcnow() + timedelta(days=3))
     db.session.commit()
     profile = db.session.get(CreditProfile, founder.id)
     assert profile.facts["milestones_overdue"] == 1
-    assert profile.score == score - 25
-    assert history(founder.id) == [score, score - 25]
+    assert profile.facts["overdue_days"] == [2]
+    points = {f["code"]: f["points"] for f in profile.factors}
+    assert points["milestones"] == before["milestones"] + overdue_points(2) == before["milestones"] - 32
+    assert profile.score < score - 30  # (and the open silence grew by three days)
+    assert history(founder.id) == [score, profile.score]
 
 
 def test_an_event_recomputes_the_founder_after_commit(founder, record):
