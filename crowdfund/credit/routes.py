@@ -49,12 +49,20 @@ def _factor_rows(profile: CreditProfile | None) -> list[FactorRow]:
     for factor in (profile.factors if profile is not None else None) or []:
         info = known.get(factor.get("code"))
         rows.append(FactorRow(
-            code=factor.get("code", ""), value=str(factor.get("value", "")),
+            code=factor.get("code", ""), value=_factor_value(factor),
             points=int(factor.get("points") or 0), max_points=int(factor.get("max_points") or 0),
             label=str(info.label) if info else str(factor.get("label") or factor.get("code", "")),
             explanation=str(info.explanation) if info else str(factor.get("explanation", "")),
             improve=str(info.improve) if info else str(factor.get("improve", ""))))
     return rows
+
+
+def _factor_value(factor: dict) -> str:
+    """The value text, rendered now from the stored numbers; a profile stored before numbers were
+    (round 1) carries its text instead."""
+    if isinstance(factor.get("numbers"), dict):
+        return engine.factor_value(str(factor.get("code", "")), factor["numbers"])
+    return str(factor.get("value", ""))
 
 
 def _ratio(part: int, whole: int) -> str:
