@@ -5,11 +5,11 @@ from datetime import datetime
 from crowdfund.campaigns.models import Campaign
 from crowdfund.clock import utcnow
 from crowdfund.credit.engine import FounderFacts, Scorecard, scorecard
-from crowdfund.credit.facts import OUTCOME_STATES, founder_facts
+from crowdfund.credit.facts import OUTCOME_STATES, facts_for, founder_facts
 from crowdfund.credit.models import CreditHistoryPoint, CreditProfile
 from crowdfund.extensions import db
 
-REBUILD_BATCH = 200
+REBUILD_BATCH = 500
 
 
 def stored_factors(card: Scorecard) -> list[dict]:
@@ -29,30 +29,31 @@ def recompute_profile(user_id: int, now: datetime, touch: bool = True) -> Credit
     time and whenever the score changes. An unchanged profile is left as it is, except that
     touch=True records computed_at=now (the daily job's "done today")."""
     profile, _changed = _store(user_id, now, touch)
+    db.session.flush()
     return profile
 
 
-def _store(user_id: int, now: datetime, touch: bool) -> tuple[CreditProfile, bool]:
-    facts, card = compute(user_id, now)
+def _store(user_id: int, now: datetime, touch: bool, facts: FounderFacts | None = None,
+           profile: CreditProfile | None = None) -> tuple[CreditProfile, bool]:
+    """Store the founder's scorecard (from facts gathered already, when given). Flushes."""
+    facts = facts if facts is not None else founder_facts(user_id, now)
+    card = scorecard(facts)
     values = {"score": card.score, "band": card.band, "factors": stored_factors(card), "facts": facts.as_dict()}
-    profile = db.session.get(CreditProfile, user_id)
+    profile = profile if profile is not None else db.session.get(CreditProfile, user_id)
     if profile is None:
         profile = CreditProfile(user_id=user_id, computed_at=now, **values)
         db.session.add(profile)
         db.session.add(CreditHistoryPoint(user_id=user_id, at=now, score=card.score))
-        db.session.flush()
         return profile, True
     if all(getattr(profile, key) == value for key, value in values.items()):
         if touch and profile.computed_at != now:
             profile.computed_at = now
-            db.session.flush()
         return profile, False
     if profile.score != card.score:
         db.session.add(CreditHistoryPoint(user_id=user_id, at=now, score=card.score))
     for key, value in values.items():
         setattr(profile, key, value)
     profile.computed_at = now
-    db.session.flush()
     return profile, True
 
 
@@ -66,12 +67,17 @@ def founder_ids() -> list[int]:
 
 def rebuild_all(now: datetime) -> tuple[int, int]:
     """Recompute every founder's profile, writing only the ones that changed (history points kept;
-    a second run changes nothing). Flushes every REBUILD_BATCH founders. Returns (profiles, changed)."""
+    a second run changes nothing). Facts are gathered REBUILD_BATCH founders at a time (grouped
+    queries); flushes after each batch. Returns (profiles, changed)."""
     ids = founder_ids()
     changed = 0
     for start in range(0, len(ids), REBUILD_BATCH):
-        for user_id in ids[start:start + REBUILD_BATCH]:
-            changed += _store(user_id, now, touch=False)[1]
+        batch = ids[start:start + REBUILD_BATCH]
+        facts = facts_for(batch, now)
+        profiles = {p.user_id: p for p in db.session.execute(
+            db.select(CreditProfile).where(CreditProfile.user_id.in_(batch))).scalars()}
+        for user_id in batch:
+            changed += _store(user_id, now, False, facts[user_id], profiles.get(user_id))[1]
         db.session.flush()
     return len(ids), changed
 
