@@ -219,3 +219,27 @@ def test_a_confirmed_receipt_and_an_upheld_report_reach_the_founders_profile(cli
     assert '<th scope="row">Backers who say their reward did not arrive</th><td class="num">1</td>' in facts
     assert '<th scope="row">Upheld reports</th><td class="num">1</td>' in facts
     assert db.session.get(CreditProfile, founder.id) is not None  # stored by the events, not computed per view
+
+
+def test_factors_stored_as_numbers_are_rendered_when_shown_and_old_or_odd_rows_never_500(client, make_user):
+    founder = make_user()
+    _store_profile(founder, factors=[
+        {"code": "milestones", "points": -83, "max_points": 120,
+         "numbers": {"on_time": 0, "late": 1, "overdue": 2, "longest_overdue": 50}},
+        {"code": "account_age", "points": 0, "max_points": 30, "numbers": {"days": 1}},
+        {"code": "update_cadence", "points": -13, "max_points": 100, "numbers": {"median_days": 46, "silence_days": 83}},
+        {"code": "receipts", "points": 80, "max_points": 80, "value": "37 of 42 received"},  # stored by round 1
+        {"code": "refunds", "points": 50, "max_points": 100, "numbers": {"bogus": 1}},  # unknown shape: no text
+        {"code": "no_such_factor", "points": 0, "max_points": 0, "numbers": {}},
+    ])
+
+    response = client.get(f"/u/{founder.id}")
+    scorecard = _section(response.get_data(as_text=True), 'id="scorecard"')
+
+    assert response.status_code == 200
+    assert "0 on time, 1 late, 2 overdue (the oldest 50 days overdue)" in _section(
+        scorecard, 'data-factor="milestones"', "</tr>")
+    assert "<td>1 day</td>" in _section(scorecard, 'data-factor="account_age"', "</tr>")  # singular
+    assert ("an update every 46 days (median); no update for 83 days while milestones are open"
+            in _section(scorecard, 'data-factor="update_cadence"', "</tr>"))
+    assert "37 of 42 received" in _section(scorecard, 'data-factor="receipts"', "</tr>")
