@@ -1,13 +1,18 @@
 """(No tests here.) The main pages of the site and a small site that fills them, shared by
 test_accessibility.py and test_looks.py: a founder with a live, backed campaign (an update, a comment,
-limited rewards), another live campaign, one waiting for review, a backer, a newcomer and a moderator."""
+limited rewards), another live campaign, one waiting for review, a backer, a newcomer and a moderator.
+The founder has a credit record (an earlier funded campaign, business details, a score history) and
+the live campaign an open report."""
 from datetime import timedelta
 from types import SimpleNamespace
 
 from crowdfund.campaigns.models import RewardTier
 from crowdfund.clock import utcnow
 from crowdfund.comments.services import post_comment
+from crowdfund.credit.models import BusinessDetails, CreditHistoryPoint
+from crowdfund.credit.services import recompute_profile
 from crowdfund.extensions import db
+from crowdfund.moderation.models import CampaignReport
 from crowdfund.risk.models import RiskAssessment
 from crowdfund.updates.services import post_update
 
@@ -39,9 +44,21 @@ def build_site(make_user, make_campaign, make_pledge) -> SimpleNamespace:
     db.session.merge(RiskAssessment(campaign_id=live.id, score=55, previous_score=25, reasons=[  # the risk pages
         {"code": "pledge_burst", "points": 25, "phase": "funding", "detail": {"pledges_last_24h": 40, "daily_rate": 1.5}},
         {"code": "founder_self_backing", "points": 30, "phase": "funding", "detail": {}}]))
+    # The founder's record (/u/<id>): an earlier funded campaign, declared business details, a score
+    # with a history; and an open report for /moderation/reports.
+    make_campaign(founder=founder, state="successful", title="A bread van for the market",
+                  launched_at=utcnow() - timedelta(days=200))
+    for days, score in ((150, 540), (90, 610), (30, 585)):
+        db.session.add(CreditHistoryPoint(user_id=founder.id, at=utcnow() - timedelta(days=days), score=score))
+    db.session.add(BusinessDetails(user_id=founder.id, name="Fay's Bakery Ltd", registration_number="08123456",
+                                   address="12 Mill Lane, Oxford OX1 2AB"))
+    db.session.flush()
+    recompute_profile(founder.id, utcnow())
+    db.session.add(CampaignReport(campaign_id=live.id, reporter_id=newcomer.id,
+                                  reason="The photos look like stock images of someone else's bakery."))
     db.session.commit()
     site = SimpleNamespace(
-        slug=live.slug, waiting_id=waiting.id, live_id=live.id, founder=SimpleNamespace(email=founder.email),
+        slug=live.slug, waiting_id=waiting.id, live_id=live.id, founder_id=founder.id, founder=SimpleNamespace(email=founder.email),
         backer=SimpleNamespace(email=backer.email), newcomer=SimpleNamespace(email=newcomer.email),
         moderator=SimpleNamespace(email=moderator.email))
     db.session.remove()  # release SQLite before the server thread reads and writes
@@ -66,4 +83,9 @@ def main_pages(site) -> list[tuple[str, str, str | None]]:
         ("moderation review", f"/moderation/campaigns/{site.waiting_id}", "moderator"),
         ("risk queue", "/moderation/risk", "moderator"),
         ("risk page", f"/moderation/risk/{site.live_id}", "moderator"),
+        ("campaign reports", "/moderation/reports", "moderator"),
+        ("founder profile as a moderator", f"/u/{site.founder_id}", "moderator"),
+        ("founder profile", f"/u/{site.founder_id}", None),
+        ("own profile", f"/u/{site.founder_id}", "founder"),
+        ("business details", "/me/business", "founder"),
     ]
