@@ -33,13 +33,17 @@ def recompute_profile(user_id: int, now: datetime, touch: bool = True) -> Credit
     return profile
 
 
+_LOOK_UP = object()
+
+
 def _store(user_id: int, now: datetime, touch: bool, facts: FounderFacts | None = None,
-           profile: CreditProfile | None = None) -> tuple[CreditProfile, bool]:
-    """Store the founder's scorecard (from facts gathered already, when given). Flushes."""
+           profile=_LOOK_UP) -> tuple[CreditProfile, bool]:
+    """Store the founder's scorecard (from facts and the stored profile or None, when the caller
+    read them already); the caller flushes."""
     facts = facts if facts is not None else founder_facts(user_id, now)
     card = scorecard(facts)
     values = {"score": card.score, "band": card.band, "factors": stored_factors(card), "facts": facts.as_dict()}
-    profile = profile if profile is not None else db.session.get(CreditProfile, user_id)
+    profile = db.session.get(CreditProfile, user_id) if profile is _LOOK_UP else profile
     if profile is None:
         profile = CreditProfile(user_id=user_id, computed_at=now, **values)
         db.session.add(profile)
