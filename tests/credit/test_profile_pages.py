@@ -223,7 +223,7 @@ def test_a_confirmed_receipt_and_an_upheld_report_reach_the_founders_profile(cli
 
 def test_factors_stored_as_numbers_are_rendered_when_shown_and_old_or_odd_rows_never_500(client, make_user):
     founder = make_user()
-    _store_profile(founder, factors=[
+    _store_profile(founder, facts={**FACTS, "overdue_days": [50, 15], "silence_days": 83.4}, factors=[
         {"code": "milestones", "points": -83, "max_points": 120,
          "numbers": {"on_time": 0, "late": 1, "overdue": 2, "longest_overdue": 50}},
         {"code": "account_age", "points": 0, "max_points": 30, "numbers": {"days": 1}},
@@ -243,3 +243,6 @@ def test_factors_stored_as_numbers_are_rendered_when_shown_and_old_or_odd_rows_n
     assert ("an update every 46 days (median); no update for 83 days while milestones are open"
             in _section(scorecard, 'data-factor="update_cadence"', "</tr>"))
     assert "37 of 42 received" in _section(scorecard, 'data-factor="receipts"', "</tr>")
+    facts = _section(response.get_data(as_text=True), 'id="credit-facts"')
+    assert '<th scope="row">Days overdue, per overdue milestone</th><td class="num">50, 15</td>' in facts
+    assert '<th scope="row">Days since the last update, while milestones are open</th><td class="num">83</td>' in facts
