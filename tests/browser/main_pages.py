@@ -46,8 +46,11 @@ def build_site(make_user, make_campaign, make_pledge) -> SimpleNamespace:
         {"code": "founder_self_backing", "points": 30, "phase": "funding", "detail": {}}]))
     # The founder's record (/u/<id>): an earlier funded campaign, declared business details, a score
     # with a history; and an open report for /moderation/reports.
-    make_campaign(founder=founder, state="successful", title="A bread van for the market",
-                  launched_at=utcnow() - timedelta(days=200))
+    van = make_campaign(founder=founder, state="successful", title="A bread van for the market",
+                        launched_at=utcnow() - timedelta(days=200))
+    van_tier = db.session.execute(db.select(RewardTier).where(RewardTier.campaign_id == van.id)).scalar_one()
+    van_tier.shipped_at = utcnow() - timedelta(days=10)  # its backer may say whether the reward arrived
+    received = make_pledge(van, backer=backer, amount=1500, state="collected", reward_tier=van_tier)
     for days, score in ((150, 540), (90, 610), (30, 585)):
         db.session.add(CreditHistoryPoint(user_id=founder.id, at=utcnow() - timedelta(days=days), score=score))
     db.session.add(BusinessDetails(user_id=founder.id, name="Fay's Bakery Ltd", registration_number="08123456",
@@ -58,7 +61,8 @@ def build_site(make_user, make_campaign, make_pledge) -> SimpleNamespace:
                                   reason="The photos look like stock images of someone else's bakery."))
     db.session.commit()
     site = SimpleNamespace(
-        slug=live.slug, waiting_id=waiting.id, live_id=live.id, founder_id=founder.id, founder=SimpleNamespace(email=founder.email),
+        slug=live.slug, waiting_id=waiting.id, live_id=live.id, founder_id=founder.id,
+        van_slug=van.slug, received_pledge_id=received.id, founder=SimpleNamespace(email=founder.email),
         backer=SimpleNamespace(email=backer.email), newcomer=SimpleNamespace(email=newcomer.email),
         moderator=SimpleNamespace(email=moderator.email))
     db.session.remove()  # release SQLite before the server thread reads and writes
@@ -88,4 +92,7 @@ def main_pages(site) -> list[tuple[str, str, str | None]]:
         ("founder profile", f"/u/{site.founder_id}", None),
         ("own profile", f"/u/{site.founder_id}", "founder"),
         ("business details", "/me/business", "founder"),
+        ("release schedule on hold", f"/campaigns/{site.slug}/releases", "founder"),
+        ("dashboard with shipping", f"/c/{site.van_slug}/dashboard", "founder"),
+        ("pledge with a shipped reward", f"/pledges/{site.received_pledge_id}", "backer"),
     ]
