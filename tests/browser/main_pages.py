@@ -13,7 +13,7 @@ from crowdfund.credit.models import BusinessDetails, CreditHistoryPoint
 from crowdfund.credit.services import recompute_profile
 from crowdfund.extensions import db
 from crowdfund.moderation.models import CampaignReport
-from crowdfund.risk.models import RiskAssessment
+from crowdfund.risk.models import RiskAssessment, RiskHistoryPoint
 from crowdfund.updates.services import post_update
 
 PASSWORD = "a browser's password 2026"
@@ -44,6 +44,8 @@ def build_site(make_user, make_campaign, make_pledge) -> SimpleNamespace:
     db.session.merge(RiskAssessment(campaign_id=live.id, score=55, previous_score=25, reasons=[  # the risk pages
         {"code": "pledge_burst", "points": 25, "phase": "funding", "detail": {"pledges_last_24h": 40, "daily_rate": 1.5}},
         {"code": "founder_self_backing", "points": 30, "phase": "funding", "detail": {}}]))
+    for days, score in ((9, 10), (7, 25), (1, 55)):  # the risk page's chart
+        db.session.add(RiskHistoryPoint(campaign_id=live.id, at=utcnow() - timedelta(days=days), score=score))
     # The founder's record (/u/<id>): an earlier funded campaign, declared business details, a score
     # with a history; and an open report for /moderation/reports.
     van = make_campaign(founder=founder, state="successful", title="A bread van for the market",
