@@ -70,7 +70,7 @@ def _detail_page(campaign: Campaign, form: ClearForm | None = None, status: int 
     assessment = db.session.get(RiskAssessment, campaign.id)
     flags = [(reason, holds.reason_text(str(reason.get("code", ""))))
              for reason in (assessment.reasons or [] if assessment else []) if isinstance(reason, dict)]
-    waiting = [r for r in releases.releases_of(campaign.id) if r.state == "requested"]
+    waiting = [r for r in releases.releases_of(campaign.id) if r.state in ("requested", "approved")]
     threshold, history = holds.settings().hold_threshold, holds.score_history(campaign.id)
     return render_template(
         "risk/detail.html", campaign=campaign, assessment=assessment, flags=flags,

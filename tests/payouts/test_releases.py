@@ -247,6 +247,8 @@ def test_release_approved_before_a_risk_hold_waits_until_cleared_then_is_sent_on
     assert "Approved, waiting: held by risk" in page and f"/moderation/risk/{funded_id}" in page
     founder_page = login(funded.founder).get(f"/campaigns/{funded.slug}/releases").get_data(as_text=True)
     assert "Approved, waiting: held by risk" in founder_page
+    risk_page = moderator.get(f"/moderation/risk/{funded_id}").get_data(as_text=True)
+    assert "Approved, waiting: held by risk" in risk_page
 
     holds.clear(db.session.get(type(funded), funded_id), moderator_user, "Supplier delay explained.", utcnow())
     db.session.commit()
