@@ -6,6 +6,7 @@ from datetime import datetime
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 from werkzeug.exceptions import NotFound
 
@@ -134,7 +135,20 @@ def key_numbers(facts: dict) -> list[tuple[str, str]]:
                                          + f.milestones_overdue)),
         (_("Rewards received"), _ratio(f.receipts_received, f.receipts_received + f.receipts_not_received)),
         (_("Refund rate"), _ratio(f.refunds, f.pledges_collected)),
-    ]
+    ] + _current_trouble(f)
+
+
+def _current_trouble(f: engine.FounderFacts) -> list[tuple[str, str]]:
+    """Overdue milestones and a silence of over SILENCE_GRACE days, only when there are some."""
+    rows = []
+    if f.milestones_overdue and f.overdue_days:
+        rows.append((_("Milestones overdue now"), _("%(count)d (the oldest %(days)s)", count=f.milestones_overdue,
+                                                   days=ngettext("%(num)d day", "%(num)d days", max(f.overdue_days)))))
+    elif f.milestones_overdue:  # stored before days overdue were
+        rows.append((_("Milestones overdue now"), str(f.milestones_overdue)))
+    if f.silence_days > engine.SILENCE_GRACE:
+        rows.append((_("No update for"), ngettext("%(num)d day", "%(num)d days", int(f.silence_days))))
+    return rows
 
 
 CHART_W, CHART_H, CHART_PAD = 600, 200, 36

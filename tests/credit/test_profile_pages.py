@@ -158,6 +158,19 @@ def test_the_campaign_page_shows_the_founders_score_key_numbers_and_a_link(clien
     assert f'href="/u/{founder.id}#credit-h"' in card
 
 
+def test_the_campaign_page_shows_current_trouble_only_when_there_is_some(client, make_user, make_campaign):
+    calm, troubled = make_user(), make_user()
+    _store_profile(calm, score=815, band="strong", facts={**FACTS, "milestones_overdue": 0, "silence_days": 20})
+    _store_profile(troubled, score=369, band="weak",
+                   facts={**FACTS, "milestones_overdue": 2, "overdue_days": [50, 15], "silence_days": 83.4})
+    cards = [_section(client.get(f"/c/{make_campaign(founder=user, state='live').slug}").get_data(as_text=True),
+                      'id="founder-h"', "</section>") for user in (calm, troubled)]
+
+    assert "overdue now" not in cards[0] and "No update for" not in cards[0]
+    assert "<dt>Milestones overdue now</dt><dd>2 (the oldest 50 days)</dd>" in cards[1]
+    assert "<dt>No update for</dt><dd>83 days</dd>" in cards[1]
+
+
 def test_the_campaign_page_reads_the_stored_profile_once_and_never_recomputes(client, make_user, make_campaign,
                                                                             count_queries, monkeypatch):
     founder = make_user()
