@@ -321,3 +321,20 @@ def test_every_payload_shape_finds_its_founder(founder, record, make_pledge, mak
                 {"campaign_id": record.id, "user_id": someone.id},  # a campaign's event names its founder
                 {"pledge_id": 999_999}, {}]
     assert reactions.founders_of(payloads) == [founder.id] * 6 + [None, None]
+
+
+def test_rebuild_re_stores_a_round_one_profile_as_numbers_without_a_history_point(founder, record):
+    profile = recompute_profile(founder.id, utcnow())
+    db.session.commit()
+    numbers = list(profile.factors)
+    profile.factors = [{"code": f["code"], "points": f["points"], "max_points": f["max_points"], "value": "text"}
+                       for f in numbers]  # the shape round 1 stored
+    db.session.commit()
+
+    assert rebuild_all(utcnow()) == (1, 1)
+    db.session.commit()
+
+    db.session.expire_all()
+    profile = db.session.get(CreditProfile, founder.id)
+    assert profile.factors == numbers and all("value" not in f for f in profile.factors)
+    assert history(founder.id) == [profile.score]
