@@ -67,7 +67,8 @@ def _identity(facts: dict[int, FounderFacts], ids: list[int], now: datetime) -> 
             .where(PayoutAccount.user_id.in_(ids))).all():
         facts[user_id].payout_verified = bool(submitted and active)
     for user_id, checked_at in db.session.execute(
-            db.select(BusinessDetails.user_id, BusinessDetails.checked_at).where(BusinessDetails.user_id.in_(ids))).all():
+            db.select(BusinessDetails.user_id, BusinessDetails.checked_at)
+            .where(BusinessDetails.user_id.in_(ids))).all():
         facts[user_id].business_declared = True
         facts[user_id].business_checked = checked_at is not None
 

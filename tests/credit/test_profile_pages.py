@@ -240,7 +240,8 @@ def test_factors_stored_as_numbers_are_rendered_when_shown_and_old_or_odd_rows_n
         {"code": "milestones", "points": -83, "max_points": 120,
          "numbers": {"on_time": 0, "late": 1, "overdue": 2, "longest_overdue": 50}},
         {"code": "account_age", "points": 0, "max_points": 30, "numbers": {"days": 1}},
-        {"code": "update_cadence", "points": -13, "max_points": 100, "numbers": {"median_days": 46, "silence_days": 83}},
+        {"code": "update_cadence", "points": -13, "max_points": 100,
+         "numbers": {"median_days": 46, "silence_days": 83}},
         {"code": "receipts", "points": 80, "max_points": 80, "value": "37 of 42 received"},  # stored by round 1
         {"code": "refunds", "points": 50, "max_points": 100, "numbers": {"bogus": 1}},  # unknown shape: no text
         {"code": "no_such_factor", "points": 0, "max_points": 0, "numbers": {}},
