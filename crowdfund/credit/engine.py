@@ -328,12 +328,12 @@ def _outcomes_text(n: dict) -> str:
 def _milestones_text(n: dict) -> str:
     if not n["on_time"] + n["late"] + n["overdue"]:
         return _("no milestone due yet (neutral)")
-    text = _("%(on_time)d on time, %(late)d late, %(overdue)d overdue",
-             on_time=n["on_time"], late=n["late"], overdue=n["overdue"])
     if n.get("longest_overdue"):
-        text += _(" (the oldest %(num)s)", num=ngettext("%(num)d day overdue", "%(num)d days overdue",
-                                                       n["longest_overdue"]))
-    return text
+        return _("%(on_time)d on time, %(late)d late, %(overdue)d overdue (the oldest %(days)s)",
+                 on_time=n["on_time"], late=n["late"], overdue=n["overdue"],
+                 days=ngettext("%(num)d day overdue", "%(num)d days overdue", n["longest_overdue"]))
+    return _("%(on_time)d on time, %(late)d late, %(overdue)d overdue",
+             on_time=n["on_time"], late=n["late"], overdue=n["overdue"])
 
 
 def _cadence_text(n: dict) -> str:
