@@ -6,9 +6,10 @@ CONTRACT (shared by crowdfund/credit, bench/risk.py and the templates):
 - FounderFacts: every number a profile is built from (shown to backers as they are).
 - scorecard(facts) -> Scorecard: score None ("no history yet") until the founder has a campaign
   with an outcome (funded, failed, cancelled, abandoned, suspended); otherwise the sum of the
-  factors' points, clamped to 0..1000. Each Factor carries its code, points, max_points, and
-  the value it was computed from; FACTORS[code] gives its label, explanation and "how to improve"
-  (lazy translations, rendered by templates).
+  factors' points, clamped to 0..1000. Each Factor carries its code, points, max_points and the
+  numbers it was computed from (a small dict, stored as is); factor_value(code, numbers) renders
+  them as text when shown (Factor.value does the same), in the reader's locale. FACTORS[code] gives
+  its label, explanation and "how to improve" (lazy translations, rendered by templates).
 """
 from dataclasses import asdict, dataclass, field
 from statistics import median
