@@ -356,9 +356,14 @@ def simulate(rng: random.Random, plan: Plan, settings: RiskSettings) -> Outcome:
             refund_requests_7d=sum(1 for d in refunds[-50:] if day - d < 7))
         flags = evaluate(signals, settings)
         score = sum(flag.points for flag in flags)
+        # Current trouble, as crowdfund/credit/facts.py reads it: days overdue per milestone, and the
+        # silence while milestones are open.
+        facts.overdue_days = list(overdue)
+        facts.silence_days = float(silence) if day >= FUNDING_DAYS and open_milestones else 0.0
         # The profile is recomputed when an event changes the founder's facts (as in the app), and
-        # monthly for the account's age.
-        key = (facts.campaigns_funded, len(facts.update_gaps_days), facts.update_requests, facts.update_requests_answered,
+        # monthly for the account's age; the app's daily job follows trouble day by day, the
+        # simulation week by week (the points move by a day's worth at a time).
+        key = (tuple(d // 7 for d in overdue), int(facts.silence_days) // 7, facts.campaigns_funded, len(facts.update_gaps_days), facts.update_requests, facts.update_requests_answered,
                facts.milestones_on_time, facts.milestones_late, facts.milestones_overdue, facts.refunds,
                facts.campaigns_abandoned, facts.budget_lines_over, facts.released_backed.get("USD"), day // 30)
         if key != scored_facts:

@@ -20,7 +20,8 @@ class CreditProfile(db.Model):
     # None: "no history yet" (no campaign has reached an outcome), never a low score.
     score: Mapped[int | None]
     band: Mapped[str] = mapped_column(String(20), default="new")
-    # [{code, label, value, points, max_points, explanation, improve}] — every factor's contribution.
+    # [{code, points, max_points, numbers}] — every factor's contribution and the numbers it used; its
+    # texts are rendered when shown (credit.engine.factor_value, FACTORS), in the reader's language.
     factors: Mapped[list] = mapped_column(JSON, default=list)
     # Every number the factors are built from, shown to backers.
     facts: Mapped[dict] = mapped_column(JSON, default=dict)
