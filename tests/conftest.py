@@ -66,6 +66,28 @@ def _sqlite_tests_skip_fsync(dbapi_connection, _record):
         cursor.close()
 
 
+# Run once, on SQLite (their PostgreSQL variants deselected), to keep CI under its time limit: tests
+# whose subject does not depend on the database — image processing, form and input validation,
+# response headers and cookies, comment pages — and tests marked sqlite_only (pages and forms over
+# plain ORM queries whose services are covered on PostgreSQL elsewhere). Everything touching money,
+# locking, search, migrations, concurrency and faults keeps both databases.
+SQLITE_ONLY_PATHS = ("tests/media/", "tests/comments/", "tests/test_input_layer.py",
+                     "tests/test_headers_and_cookies.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Deselect the PostgreSQL variants of the tests above (see SQLITE_ONLY_PATHS)."""
+    keep, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and callspec.params.get("database_url") == "postgresql"
+        sqlite_only = item.get_closest_marker("sqlite_only") or item.nodeid.startswith(SQLITE_ONLY_PATHS)
+        (dropped if on_postgres and sqlite_only else keep).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
 def _config(database_url, tmp_path):
     return {
         **{k: getattr(TestingConfig, k) for k in dir(TestingConfig) if k.isupper()},

@@ -1,11 +1,14 @@
 """Business details (issue 16): a founder declares them, a moderator checks them against a document
 (audit-logged), any later change makes them "declared" again."""
+import pytest
 import json
 
 from crowdfund.credit.models import BusinessDetails
 from crowdfund.extensions import db
 from crowdfund.moderation.models import AuditEntry
 from crowdfund.outbox import OutboxEvent
+
+pytestmark = pytest.mark.sqlite_only
 
 DETAILS = {"name": "Leeds Bakery Ltd", "registration_number": "09876543", "address": "1 Oven Lane, Leeds"}
 

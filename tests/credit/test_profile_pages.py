@@ -9,6 +9,8 @@ from crowdfund.clock import utcnow
 from crowdfund.credit.models import BusinessDetails, CreditHistoryPoint, CreditProfile
 from crowdfund.extensions import db
 
+pytestmark = pytest.mark.sqlite_only
+
 FACTS = {
     "campaigns_launched": 7, "campaigns_funded": 5, "campaigns_failed": 1, "campaigns_cancelled": 1,
     "campaigns_abandoned": 0, "milestones_on_time": 11, "milestones_late": 3, "late_days": [4, 9, 23],

@@ -1,5 +1,6 @@
 """Shipped tiers and reward receipts (issue 16): a founder marks a tier shipped, its backers say
 whether their reward arrived."""
+import pytest
 import json
 from datetime import date, timedelta
 
@@ -8,6 +9,8 @@ from crowdfund.clock import utcnow
 from crowdfund.credit.models import RewardReceipt
 from crowdfund.extensions import db
 from crowdfund.outbox import OutboxEvent
+
+pytestmark = pytest.mark.sqlite_only
 
 
 def _events(kind):

@@ -1,11 +1,14 @@
 """Campaign reports (issue 16): someone signed in reports a campaign; a moderator upholds or
 dismisses it (audit-logged)."""
+import pytest
 import json
 
 from crowdfund.accounts.models import User
 from crowdfund.extensions import db
 from crowdfund.moderation.models import AuditEntry, CampaignReport
 from crowdfund.outbox import OutboxEvent
+
+pytestmark = pytest.mark.sqlite_only
 
 
 def _events(kind):

@@ -1,10 +1,13 @@
 """The moderators' daily risk digest: one email per moderator per UTC day listing the campaigns at or
 above the hold threshold (new since yesterday first, with links), none when nothing is flagged."""
+import pytest
 from datetime import datetime, timedelta
 
 from crowdfund.extensions import db
 from crowdfund.risk import holds, jobs
 from risk.hold_support import NO_SPEND, OVERDUE, SILENCE, flag
+
+pytestmark = pytest.mark.sqlite_only
 
 MORNING = datetime(2026, 12, 3, 6, 0)
 

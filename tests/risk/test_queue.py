@@ -11,6 +11,8 @@ from crowdfund.moderation.models import AuditEntry
 from crowdfund.risk.models import RiskClearance
 from risk.hold_support import NO_SPEND, OVERDUE, SILENCE, flag, requested_release
 
+pytestmark = pytest.mark.sqlite_only
+
 
 @pytest.fixture
 def moderator(login, make_user):
