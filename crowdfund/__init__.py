@@ -142,6 +142,9 @@ def register_template_helpers(app) -> None:
     )
     app.jinja_env.globals.update(utcnow=utcnow, state_label=STATE_LABELS.__getitem__, get_locale=get_locale,
                                  image_url=image_url, absolute_url=absolute_url, absolute=absolute)
+    from crowdfund.personal import register as register_personal
+
+    register_personal(app)  # personal_slot(): the personal parts of pages whose body is shared
 
 
 def register_security_headers(app) -> None:

@@ -282,17 +282,18 @@ def release_claim(error=None) -> None:
         _unreachable(cache, f"a claim lasts {CLAIM_SECONDS} s")
 
 
-def fragment(name: str, versions: tuple[str, ...], render: Callable[[], object]):
+def fragment(name: str, versions: tuple[str, ...], render: Callable[[], tuple[object, bool]]):
     """The part of a page that is the same for every viewer it is made for: stored under name (and
     the language) until one of versions (or "all") changes or PAGE_CACHE_SECONDS pass, made by
     render() when it is not stored — by one request at a time, the others meanwhile getting the last
-    one made. render's result must be picklable and must hold nothing of the viewer: no CSRF token,
-    no name, no "you backed this". Without a cache (or with Redis away) it is render()."""
+    one made. render() returns (the part, whether it may be stored); the part must be picklable and
+    hold nothing of the viewer: no CSRF token, no name, no "you backed this". Without a cache (or
+    with Redis away) it is render()'s part."""
     from crowdfund.i18n import select_locale
 
     cache = _cache()
     if cache is None or not cache.available():
-        return render()
+        return render()[0]
     key = f"fragment:{select_locale()}:{name}"
     try:
         current, stored = cache.lookup(key, (ALL, *versions))
@@ -301,18 +302,18 @@ def fragment(name: str, versions: tuple[str, ...], render: Callable[[], object])
         claimed = cache.claim(key)
     except Exception:
         _unreachable(cache)
-        return render()
+        return render()[0]
     if not claimed and stored is not None:
         return stored[2]
     try:
-        made = render()
+        made, storable = render()
     finally:
         if claimed:
             try:
                 cache.release(key)
             except Exception:
                 _unreachable(cache, f"a claim lasts {CLAIM_SECONDS} s")
-    if None not in current:
+    if storable and None not in current:
         try:
             cache.store(key, current, made)
         except Exception:

@@ -21,7 +21,7 @@ RULES = [
     # Entry points and presentation: routes, forms, commands, jobs, the app factory, migrations.
     ("notifications", r"crowdfund\.notifications(\.(handlers|services))?"),
     ("web", r"crowdfund\.[a-z_]+\.(routes|account_routes|forms|commands)"),
-    ("web", r"crowdfund(\.(cli|tasks|ticker|celery_app|serve|devserver|http_errors|page_cache|warmup|demo))?"),
+    ("web", r"crowdfund(\.(cli|tasks|ticker|celery_app|serve|devserver|http_errors|page_cache|personal|warmup|demo))?"),
     ("web", r"crowdfund\.payments\.(stripe_standin|standin_connect)"),
     ("web", r"crowdfund\.dashboard(\.chart)?"),
     ("web", r"crowdfund\.payouts\.transparency"),

@@ -113,7 +113,7 @@ def test_a_page_nobody_has_stored_is_rendered_even_while_claimed(app, client, ma
 
 def test_a_render_that_fails_gives_up_its_claim(app, client, make_campaign, make_pledge, monkeypatch):
     """A page whose render raised is rendered again by the next visitor, not left stale for others."""
-    import crowdfund.campaigns.routes as campaign_routes
+    import crowdfund.personal as campaign_routes  # where the campaign page's body and shell are rendered
 
     campaign = make_campaign(state="live", goal=100_000)
     url = f"/c/{campaign.slug}"

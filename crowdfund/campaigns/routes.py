@@ -21,6 +21,8 @@ from crowdfund.extensions import db
 from crowdfund.http_errors import widget_content_security_policy
 from crowdfund.markdown import render_markdown
 from crowdfund.moderation.services import audit_log_query
+from crowdfund.page_cache import campaign_version
+from crowdfund.personal import shared_page
 from crowdfund.pledges.services import pledged_totals
 from crowdfund.templating import absolute_url
 from crowdfund.updates.services import latest_updates_of, reads_backer_updates
@@ -63,21 +65,51 @@ def mine():
                            totals=pledged_totals(c.id for c in campaigns))
 
 
+# Who is looking at a campaign page, as far as its body is concerned: everyone of one kind gets the
+# same body (crowdfund/personal.py); the founder and moderators get a body of their own.
+PERSONAL_VIEWERS = ("founder", "moderator")
+
+
+def viewer_kind(campaign) -> str:
+    """anonymous, signed-in, backer (reads backers-only updates, may comment), founder or moderator."""
+    if not current_user.is_authenticated:
+        return "anonymous"
+    if current_user.id == campaign.founder_id:
+        return "founder"
+    if current_user.is_moderator:
+        return "moderator"
+    return "backer" if reads_backer_updates(current_user, campaign) else "signed-in"
+
+
 @bp.get("/c/<slug>")
 def show(slug):
-    campaign = services.campaign_for_viewer(slug, current_user, with_details=True)
+    """The campaign page: the body shared by every viewer of a kind (stored until the campaign
+    changes), the viewer's own parts around it. A stored body costs the user, the campaign row, the
+    backer check and the personal parts' queries; the founder's and moderators' pages are made
+    for them."""
+    campaign = services.campaign_for_viewer(slug, current_user)
+    kind = viewer_kind(campaign)
+    shared = None if kind in PERSONAL_VIEWERS or not campaign.is_public else f"campaign:{slug}:{kind}"
+    return shared_page(shared, (campaign_version(slug),), "campaigns/show.html",
+                       lambda: campaign_page(slug, kind))
+
+
+def campaign_page(slug: str, kind: str) -> dict:
+    """Everything the campaign page's body shows, read afresh (the row loaded before the cache was
+    asked may be older than the versions the body is stored under)."""
+    campaign = services.campaign_for_viewer(slug, current_user, with_details=True, fresh=True)
     pledged, backers = pledged_totals([campaign.id]).get(campaign.id, (0, 0))
     founder_stats = {
         "launched": db.session.execute(
             db.select(db.func.count(Campaign.id)).where(
                 Campaign.founder_id == campaign.founder_id, Campaign.launched_at.is_not(None))).scalar_one(),
     }
-    is_owner = current_user.is_authenticated and current_user.id == campaign.founder_id
+    is_owner = kind == "founder"
     updates, update_count = latest_updates_of(campaign)
-    return render_template(
-        "campaigns/show.html", campaign=campaign, pledged=pledged, backers=backers, now=utcnow(),
+    return dict(
+        campaign=campaign, pledged=pledged, backers=backers, now=utcnow(),
         updates=updates, update_count=update_count, latest_update=updates[0].created_at if updates else None,
-        update_reader=reads_backer_updates(current_user, campaign) if updates else False,
+        update_reader=kind in ("backer", "founder", "moderator"),
         percent=money.percent(pledged, campaign.goal), founder_stats=founder_stats, is_owner=is_owner,
         founder_credit=founder_summary(campaign.founder_id),
         budget_total=sum(line.amount for line in campaign.budget_lines),

@@ -75,13 +75,16 @@ def can_view(user, campaign: Campaign) -> bool:
     return user.id == campaign.founder_id or user.is_moderator
 
 
-def campaign_for_viewer(slug: str, user, with_details: bool = False) -> Campaign:
+def campaign_for_viewer(slug: str, user, with_details: bool = False, fresh: bool = False) -> Campaign:
     """The campaign at slug if this user may see it; NotFound otherwise (a draft is not
-    even admitted to exist for anyone but its founder and moderators)."""
+    even admitted to exist for anyone but its founder and moderators). fresh: read again even if
+    the session holds it already."""
     query = db.select(Campaign).where(Campaign.slug == slug).options(
         selectinload(Campaign.founder), selectinload(Campaign.category))
     if with_details:
         query = query.options(*(selectinload(getattr(Campaign, name)) for name in DETAIL_COLLECTIONS))
+    if fresh:
+        query = query.execution_options(populate_existing=True)
     campaign = db.session.execute(query).scalar_one_or_none()
     if campaign is None or not can_view(user, campaign):
         raise NotFound()

@@ -1,6 +1,8 @@
 from functools import wraps
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint, abort, current_app, flash, get_template_attribute, redirect, render_template, request, url_for,
+)
 from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required
@@ -12,6 +14,7 @@ from crowdfund.comments.models import Comment
 from crowdfund.errors import ValidationFailed
 from crowdfund.extensions import db, limiter
 from crowdfund.moderation.services import require_moderator
+from crowdfund.personal import filler
 from crowdfund.redirects import safe_next
 from crowdfund.updates.models import Update
 
@@ -57,6 +60,15 @@ def comment_section(campaign, update=None) -> dict:
         "post_url": url_for("comments.post_on_campaign", slug=campaign.slug) if update is None
         else url_for("comments.post_on_update", slug=campaign.slug, update_id=update.id),
     }
+
+
+@filler("report")
+def report_controls(markers: list[tuple[int, ...]]) -> list[str]:
+    """"Report" on each comment of a shared page, for this viewer: one query for all of them."""
+    control = get_template_attribute("comments/_macros.html", "report_control")
+    reported = services.reported_by(current_user, [comment_id for comment_id, _author in markers])
+    return [str(control(comment_id, author_id, comment_id in reported, current_user))
+            for comment_id, author_id in markers]
 
 
 def _update_of(campaign, update_id: int) -> Update:

@@ -1,4 +1,6 @@
-from flask import Blueprint, current_app, render_template, request
+import hashlib
+
+from flask import Blueprint, current_app, request
 from flask_babel import gettext as _
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import NotFound
@@ -8,56 +10,69 @@ from crowdfund.clock import utcnow
 from crowdfund.database import requested_page
 from crowdfund.discovery import services
 from crowdfund.extensions import db
+from crowdfund.page_cache import LISTINGS
+from crowdfund.personal import shared_page
 from crowdfund.pledges.services import pledged_totals
 
 bp = Blueprint("discovery", __name__)
 
 
+def _listing(template_name: str, make_context, **shell_context):
+    """A listing page: its body is the same for everyone, stored per URL until a campaign or a pledge
+    changes what the listings show (crowdfund/page_cache.py); the viewer's header is put around it."""
+    key = hashlib.sha256(request.full_path.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    return shared_page(f"listing:{key}", (LISTINGS,), template_name, make_context, **shell_context)
+
+
 @bp.get("/")
 def home():
-    now = utcnow()
-    sections = services.home_sections(now)
-    ids = {c.id for campaigns in sections.values() for c in campaigns}
-    return render_template("discovery/home.html", sections=sections, totals=pledged_totals(ids), now=now,
-                           categories=categories())
+    def page():
+        now = utcnow()
+        sections = services.home_sections(now)
+        ids = {c.id for campaigns in sections.values() for c in campaigns}
+        return dict(sections=sections, totals=pledged_totals(ids), now=now, categories=categories())
+    return _listing("discovery/home.html", page)
 
 
 @bp.get("/discover")
 @bp.get("/discover/<category_slug>")
 def discover(category_slug=None):
-    now = utcnow()
-    category = None
-    if category_slug:
-        category = category_by_slug(category_slug)
-        if category is None:
-            raise NotFound()
-    sort = request.args.get("sort", "trending")
-    if sort not in services.SORTS:
-        sort = "trending"
-    category_id = category.id if category else None
-    query = services.funded_query(category_id) if sort == "funded" else \
-        services.sorted_live_query(now, sort, category_id)
-    # The total is counted on the plain filter: the trending order's join to recent pledges does not
-    # change how many campaigns there are, and counting through it would aggregate the pledges twice.
-    page = db.paginate(query, page=requested_page(request.args), per_page=current_app.config["PAGE_SIZE"],
-                       error_out=False, count=False)
-    page.total = services.listing_count(now, sort, category_id)
-    return render_template("discovery/discover.html", page=page, totals=pledged_totals(c.id for c in page.items),
-                           now=now, categories=categories(), category=category, sort=sort)
+    def page():
+        now = utcnow()
+        category = None
+        if category_slug:
+            category = category_by_slug(category_slug)
+            if category is None:
+                raise NotFound()
+        sort = request.args.get("sort", "trending")
+        if sort not in services.SORTS:
+            sort = "trending"
+        category_id = category.id if category else None
+        query = services.funded_query(category_id) if sort == "funded" else \
+            services.sorted_live_query(now, sort, category_id)
+        # The total is counted on the plain filter: the trending order's join to recent pledges does not
+        # change how many campaigns there are, and counting through it would aggregate the pledges twice.
+        listed = db.paginate(query, page=requested_page(request.args), per_page=current_app.config["PAGE_SIZE"],
+                             error_out=False, count=False)
+        listed.total = services.listing_count(now, sort, category_id)
+        return dict(page=listed, totals=pledged_totals(c.id for c in listed.items), now=now,
+                    categories=categories(), category=category, sort=sort)
+    return _listing("discovery/discover.html", page)
 
 
 @bp.get("/search")
 def search():
-    now = utcnow()
     text = request.args.get("q", "").strip()[:200]
-    query = services.search_query(text)
-    page = None
-    if query is not None:
-        page = db.paginate(query, page=requested_page(request.args), per_page=current_app.config["PAGE_SIZE"],
-                           error_out=False)
-    totals = pledged_totals(c.id for c in page.items) if page else {}
-    return render_template("discovery/search.html", q=text, page=page, totals=totals, now=now,
-                           title=_("Search"))
+
+    def page():
+        query = services.search_query(text)
+        found = None
+        if query is not None:
+            found = db.paginate(query, page=requested_page(request.args), per_page=current_app.config["PAGE_SIZE"],
+                                error_out=False)
+        totals = pledged_totals(c.id for c in found.items) if found else {}
+        return dict(q=text, page=found, totals=totals, now=utcnow(), title=_("Search"))
+    return _listing("discovery/search.html", page, q=text)
 
 
 @bp.get("/healthz")

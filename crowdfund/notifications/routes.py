@@ -6,6 +6,7 @@ from flask_login import current_user, login_required
 from crowdfund.campaigns.services import campaign_for_viewer
 from crowdfund.extensions import csrf, db
 from crowdfund.notifications import services
+from crowdfund.personal import filler
 from crowdfund.notifications import handlers as _handlers  # noqa: F401  (registers the outbox handlers)
 
 bp = Blueprint("notifications", __name__)
@@ -17,6 +18,19 @@ def follow_state(campaign) -> dict:
     followable = campaign.state in services.FOLLOWABLE_STATES
     following = services.is_following(current_user, campaign) if followable else False
     return {"followable": followable, "following": following}
+
+
+@filler("follow")
+def follow_boxes(markers: list[tuple[int, ...]]) -> list[str]:
+    """The follow box of a shared campaign page, for this viewer (the campaign is the request's)."""
+    from crowdfund.campaigns.models import Campaign
+
+    boxes = []
+    for (campaign_id,) in markers:
+        campaign = db.session.get(Campaign, campaign_id)
+        boxes.append(render_template("notifications/_follow.html", campaign=campaign,
+                                     is_owner=current_user.is_authenticated and current_user.id == campaign.founder_id))
+    return boxes
 
 
 @bp.post("/c/<slug>/follow")

@@ -1,4 +1,6 @@
-from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
+from flask import (
+    Blueprint, abort, flash, get_template_attribute, make_response, redirect, render_template, request, url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -7,6 +9,7 @@ from crowdfund.clock import utcnow
 from crowdfund.errors import NotAllowed
 from crowdfund.extensions import db
 from crowdfund.markdown import render_markdown
+from crowdfund.personal import filler
 from crowdfund.updates import services
 from crowdfund.updates.forms import UpdateForm
 from crowdfund.updates.models import MILESTONE_STATUS_LABELS, Update
@@ -24,6 +27,16 @@ bp.app_template_global("milestone_reports")(services.milestone_reports)
 def update_accountability(campaign):
     """The "request an update" state for the current user (see services.accountability)."""
     return services.accountability(campaign, current_user)
+
+
+@filler("request-box")
+def request_boxes(markers: list[tuple[int, ...]]) -> list[str]:
+    """"Request an update" on a shared campaign page, for this viewer."""
+    from crowdfund.campaigns.models import Campaign
+
+    box = get_template_attribute("_macros/updates.html", "request_box")
+    return [str(box(campaign, services.accountability(campaign, current_user)))
+            for campaign in (db.session.get(Campaign, campaign_id) for (campaign_id,) in markers)]
 
 
 @bp.app_template_global()
