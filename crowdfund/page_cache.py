@@ -333,11 +333,6 @@ def bump_versions(names: Iterable[str]) -> None:
         _unreachable(cache, 'a new "all" is set when it answers again')
 
 
-def bump_generation() -> None:
-    """Make every stored page stale."""
-    bump_versions([ALL])
-
-
 # --- What a write touches ---------------------------------------------------------------------------
 
 # Tables no cached page shows: writing them makes nothing stale. (Follows and reports are the viewer's

@@ -47,7 +47,9 @@ def _connect_database(app) -> None:
 def _connect_page_cache(app) -> None:
     cache = app.extensions.get("crowdfund_page_cache")
     if cache is not None:
-        cache.generation()
+        from crowdfund.page_cache import ALL
+
+        cache.lookup("warm-up", (ALL,))  # connects (the first lookup of a process also sets "all" if none)
 
 
 def _load_locales(app) -> None:

@@ -25,7 +25,9 @@ from crowdfund.page_cache import campaign_version
 from crowdfund.personal import shared_page
 from crowdfund.pledges.services import pledged_totals
 from crowdfund.templating import absolute_url
-from crowdfund.updates.services import latest_updates_of, reads_backer_updates
+from crowdfund.updates.routes import BACKER_OF
+from crowdfund.notifications.routes import FOLLOWER_OF
+from crowdfund.updates.services import backs_and_follows, latest_updates_of
 
 bp = Blueprint("campaigns", __name__)
 
@@ -71,14 +73,18 @@ PERSONAL_VIEWERS = ("founder", "moderator")
 
 
 def viewer_kind(campaign) -> str:
-    """anonymous, signed-in, backer (reads backers-only updates, may comment), founder or moderator."""
+    """anonymous, signed-in, backer (reads backers-only updates, may comment), founder or moderator.
+    What it learns of the viewer (backs it, follows it) is kept for the personal parts."""
     if not current_user.is_authenticated:
         return "anonymous"
     if current_user.id == campaign.founder_id:
         return "founder"
     if current_user.is_moderator:
         return "moderator"
-    return "backer" if reads_backer_updates(current_user, campaign) else "signed-in"
+    backs, follows = backs_and_follows(current_user, campaign)
+    request.environ[BACKER_OF] = {campaign.id: backs}
+    request.environ[FOLLOWER_OF] = {campaign.id: follows}
+    return "backer" if backs else "signed-in"
 
 
 @bp.get("/c/<slug>")
@@ -87,7 +93,7 @@ def show(slug):
     changes), the viewer's own parts around it. A stored body costs the user, the campaign row, the
     backer check and the personal parts' queries; the founder's and moderators' pages are made
     for them."""
-    campaign = services.campaign_for_viewer(slug, current_user)
+    campaign = services.campaign_for_viewer(slug, current_user, related=False)
     kind = viewer_kind(campaign)
     shared = None if kind in PERSONAL_VIEWERS or not campaign.is_public else f"campaign:{slug}:{kind}"
     return shared_page(shared, (campaign_version(slug),), "campaigns/show.html",

@@ -75,12 +75,14 @@ def can_view(user, campaign: Campaign) -> bool:
     return user.id == campaign.founder_id or user.is_moderator
 
 
-def campaign_for_viewer(slug: str, user, with_details: bool = False, fresh: bool = False) -> Campaign:
+def campaign_for_viewer(slug: str, user, with_details: bool = False, fresh: bool = False,
+                        related: bool = True) -> Campaign:
     """The campaign at slug if this user may see it; NotFound otherwise (a draft is not
     even admitted to exist for anyone but its founder and moderators). fresh: read again even if
-    the session holds it already."""
-    query = db.select(Campaign).where(Campaign.slug == slug).options(
-        selectinload(Campaign.founder), selectinload(Campaign.category))
+    the session holds it already; related=False: without its founder and category (one query)."""
+    query = db.select(Campaign).where(Campaign.slug == slug)
+    if related:
+        query = query.options(selectinload(Campaign.founder), selectinload(Campaign.category))
     if with_details:
         query = query.options(*(selectinload(getattr(Campaign, name)) for name in DETAIL_COLLECTIONS))
     if fresh:

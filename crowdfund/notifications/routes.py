@@ -1,5 +1,5 @@
 """Following campaigns, and the one-click unsubscribe link every notification email carries."""
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -12,11 +12,17 @@ from crowdfund.notifications import handlers as _handlers  # noqa: F401  (regist
 bp = Blueprint("notifications", __name__)
 
 
+# campaign id -> whether the viewer follows it, when the request found out already (the campaign page).
+FOLLOWER_OF = "crowdfund.follower_of"
+
+
 @bp.app_template_global()
 def follow_state(campaign) -> dict:
-    """What the follow box on the campaign page shows: one query for a signed-in visitor, none else."""
+    """What the follow box on the campaign page shows: one query for a signed-in visitor (none when
+    the request knows already), none else."""
     followable = campaign.state in services.FOLLOWABLE_STATES
-    following = services.is_following(current_user, campaign) if followable else False
+    known = request.environ.get(FOLLOWER_OF, {}).get(campaign.id)
+    following = (known if known is not None else services.is_following(current_user, campaign)) if followable else False
     return {"followable": followable, "following": following}
 
 

@@ -29,13 +29,18 @@ def update_accountability(campaign):
     return services.accountability(campaign, current_user)
 
 
+# campaign id -> whether the viewer backs it, when the request found out already (the campaign page).
+BACKER_OF = "crowdfund.backer_of"
+
+
 @filler("request-box")
 def request_boxes(markers: list[tuple[int, ...]]) -> list[str]:
     """"Request an update" on a shared campaign page, for this viewer."""
     from crowdfund.campaigns.models import Campaign
 
     box = get_template_attribute("_macros/updates.html", "request_box")
-    return [str(box(campaign, services.accountability(campaign, current_user)))
+    known = request.environ.get(BACKER_OF, {})
+    return [str(box(campaign, services.accountability(campaign, current_user, backer=known.get(campaign.id))))
             for campaign in (db.session.get(Campaign, campaign_id) for (campaign_id,) in markers)]
 
 

@@ -31,6 +31,20 @@ def is_backer(user, campaign: Campaign) -> bool:
         Pledge.state.in_(COUNTING_STATES)))).scalar()
 
 
+def backs_and_follows(user, campaign: Campaign) -> tuple[bool, bool]:
+    """Whether a signed-in user backs the campaign (as is_backer) and whether they follow it, in one
+    query (the campaign page asks both for every signed-in visitor)."""
+    from crowdfund.notifications.models import Follow
+
+    if user is None or not user.is_authenticated:
+        return False, False
+    backs, follows = db.session.execute(db.select(
+        exists().where(Pledge.campaign_id == campaign.id, Pledge.backer_id == user.id,
+                       Pledge.state.in_(COUNTING_STATES)),
+        exists().where(Follow.user_id == user.id, Follow.campaign_id == campaign.id))).one()
+    return bool(backs), bool(follows)
+
+
 def reads_backer_updates(user, campaign: Campaign) -> bool:
     """Whether this user may read the campaign's backers-only updates."""
     if user is None or not user.is_authenticated:
@@ -282,15 +296,16 @@ class Accountability:
     silent_since: datetime | None = None
 
 
-def accountability(campaign: Campaign, user, now: datetime | None = None) -> Accountability:
-    """A constant number of queries (at most four), whatever the number of updates or requests."""
+def accountability(campaign: Campaign, user, now: datetime | None = None, backer: bool | None = None) -> Accountability:
+    """A constant number of queries (at most four), whatever the number of updates or requests;
+    backer: whether user backs the campaign, when the caller knows already (one query fewer)."""
     if campaign.state not in ACCOUNTABLE_STATES or user is None or not user.is_authenticated:
         return Accountability()
     now = now or utcnow()
     since = silent_since(campaign)
     staff = user.id == campaign.founder_id or user.is_moderator
     count = request_count(campaign, since) if staff else None
-    if user.id == campaign.founder_id or not is_backer(user, campaign):
+    if user.id == campaign.founder_id or not (is_backer(user, campaign) if backer is None else backer):
         return Accountability(request_count=count, silent_since=since)
     requested = _requested_since(campaign, user.id, since)
     long_silence = since is None or now - since >= SILENCE_BEFORE_REQUEST
