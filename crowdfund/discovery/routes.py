@@ -8,7 +8,6 @@ from crowdfund.clock import utcnow
 from crowdfund.database import requested_page
 from crowdfund.discovery import services
 from crowdfund.extensions import db
-from crowdfund.pledges.services import pledged_totals
 
 bp = Blueprint("discovery", __name__)
 
@@ -17,9 +16,7 @@ bp = Blueprint("discovery", __name__)
 def home():
     now = utcnow()
     sections = services.home_sections(now)
-    ids = {c.id for campaigns in sections.values() for c in campaigns}
-    return render_template("discovery/home.html", sections=sections, totals=pledged_totals(ids), now=now,
-                           categories=categories())
+    return render_template("discovery/home.html", sections=sections, now=now, categories=categories())
 
 
 @bp.get("/discover")
@@ -42,8 +39,8 @@ def discover(category_slug=None):
     page = db.paginate(query, page=requested_page(request.args), per_page=current_app.config["PAGE_SIZE"],
                        error_out=False, count=False)
     page.total = services.listing_count(now, sort, category_id)
-    return render_template("discovery/discover.html", page=page, totals=pledged_totals(c.id for c in page.items),
-                           now=now, categories=categories(), category=category, sort=sort)
+    return render_template("discovery/discover.html", page=page, now=now, categories=categories(),
+                           category=category, sort=sort)
 
 
 @bp.get("/search")
@@ -55,9 +52,7 @@ def search():
     if query is not None:
         page = db.paginate(query, page=requested_page(request.args), per_page=current_app.config["PAGE_SIZE"],
                            error_out=False)
-    totals = pledged_totals(c.id for c in page.items) if page else {}
-    return render_template("discovery/search.html", q=text, page=page, totals=totals, now=now,
-                           title=_("Search"))
+    return render_template("discovery/search.html", q=text, page=page, now=now, title=_("Search"))
 
 
 @bp.get("/healthz")
