@@ -34,8 +34,7 @@ def discover(category_slug=None):
     category_id = category.id if category else None
     query = services.funded_query(category_id) if sort == "funded" else \
         services.sorted_live_query(now, sort, category_id)
-    # The total is counted on the plain filter: the trending order's join to recent pledges does not
-    # change how many campaigns there are, and counting through it would aggregate the pledges twice.
+    # The total is counted on the plain filter (one COUNT, without the order).
     page = db.paginate(query, page=requested_page(request.args), per_page=current_app.config["PAGE_SIZE"],
                        error_out=False, count=False)
     page.total = services.listing_count(now, sort, category_id)
