@@ -9,23 +9,23 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import pages  # noqa: E402  (the checkout's bench/, after the sys.path insert)
+from bench import pages, visitors  # noqa: E402  (the checkout's bench/, after the sys.path insert)
 from bench.seed import check_insert_without_id, password_hash, PASSWORD, reset_sequences, seed  # noqa: E402
 
 
 def test_zipf_weights_fall_as_one_over_rank():
-    cumulative = pages.zipf_cumulative(1000)
+    cumulative = visitors.zipf_cumulative(1000)
     weights = [cumulative[0]] + [b - a for a, b in zip(cumulative, cumulative[1:])]
     assert cumulative[-1] == 1.0
     assert weights[0] / weights[1] == pytest.approx(2)
     assert weights[0] / weights[9] == pytest.approx(10)
     assert weights[0] == pytest.approx(1 / sum(1 / k for k in range(1, 1001)))  # 1/H(1000), about 13 %
     with pytest.raises(ValueError):
-        pages.zipf_cumulative(0)
+        visitors.zipf_cumulative(0)
 
 
 def test_zipf_sampler_draws_the_most_popular_most_often():
-    sampler = pages.ZipfSampler(list("abcdefghij"), rng=random.Random(1))
+    sampler = visitors.ZipfSampler(list("abcdefghij"), rng=random.Random(1))
     draws = [sampler.draw() for _ in range(20_000)]
     first = 1 / sum(1 / k for k in range(1, 11))
     assert draws.count("a") / len(draws) == pytest.approx(first, abs=0.02)
@@ -35,9 +35,9 @@ def test_zipf_sampler_draws_the_most_popular_most_often():
 
 
 def test_wrk_script_counts_cache_answers_and_draws_paths_only_when_given():
-    plain = pages.wrk_script()
+    plain = visitors.wrk_script()
     assert "X-Page-Cache" in plain and "cache %s %d" in plain and "function request" not in plain
-    mix = pages.wrk_script(["/c/bench-1", '/c/odd"slug'])
+    mix = visitors.wrk_script(["/c/bench-1", '/c/odd"slug'])
     assert 'local paths = {"/c/bench-1", "/c/odd\\"slug"}' in mix
     assert "function request()" in mix and "1.0}" in mix
 
