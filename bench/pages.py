@@ -213,7 +213,8 @@ def served_env(database_url: str, redis_url: str, work: Path) -> dict:
 
 def refresh_derived(app) -> bool:
     """Fill the campaigns' derived columns (totals, story HTML, trending) when the code has them
-    (crowdfund.campaigns.derived, issue 17): the seeder writes rows, not through the services."""
+    (crowdfund.campaigns.derived, issue 17): the seeder writes rows, not through the services.
+    Commits; returns whether there was anything to fill."""
     try:
         from crowdfund.campaigns.derived import refresh_all
     except ImportError:
@@ -366,8 +367,10 @@ def run(mode: Mode, sizes, duration: int, server_url: str, redis_url: str) -> di
                 hello.stop()
             results[campaigns] = {"counts": counts, "facts": {key: facts[key] for key in ("hot", "backer")},
                                   "figures": figures, "notes": notes, "derived": derived}
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    except BaseException:
+        print(f"The gunicorn logs are kept in {work}", file=sys.stderr)
+        raise
+    shutil.rmtree(work, ignore_errors=True)
     return results
 
 
