@@ -52,11 +52,14 @@ smoke: install
 audit: install
 	bash .ci/audit
 
-## make bench: the pages against a bare Flask app (10,000 campaigns, 200,000 pledges; gunicorn, PostgreSQL,
-## Redis, wrk), pledge creation with concurrent backers, gunicorn's worker class; figures in docs/benchmarks.md
+## make bench: the pages users get (signed in, and anonymous over 1,000 campaigns while pledges land) against
+## a bare Flask app, with the two workers of docs/operations.md and with one worker on one core (gunicorn,
+## PostgreSQL, Redis, wrk), pledge creation with concurrent backers, gunicorn's worker class; figures in
+## docs/benchmarks.md
 bench: install
 	@command -v wrk >/dev/null || apt-get install -y wrk || { apt-get update && apt-get install -y wrk; }
-	$(BIN)/python bench/pages.py
+	$(BIN)/python bench/pages.py --mode two-workers
+	$(BIN)/python bench/pages.py --mode one-core
 	$(BIN)/python bench/pledging.py
 	$(BIN)/python bench/workers.py
 

@@ -12,9 +12,15 @@ campaigns keeps the first 1,000), which is how bench/pages.py measures cost agai
 What it makes, deterministically (seeded random): one founder per 5 campaigns, one backer per 10
 pledges; campaigns across every category, 80 % live (deadlines 1–60 days ahead), 15 % successful,
 5 % failed; 3 reward tiers, 3 budget lines and 2 milestones each; pledges spread unevenly (a few
-campaigns get many) in counting states, most in the last 30 days. Money in minor units.
+campaigns get many; a backer backs a campaign once) in counting states, most in the last 30 days.
+Money in minor units. Every seeded user's password is PASSWORD (bench/pages.py signs in as one).
+
+The rows carry explicit ids, which PostgreSQL's id sequences do not see: after seeding, every
+table's sequence is set to its largest id (reset_sequences), or the next row inserted without an id
+(a sign-up, a log-in session, a pledge) would fail with a duplicate key.
 """
 import argparse
+import itertools
 import random
 import sys
 from datetime import datetime, timedelta
@@ -29,7 +35,19 @@ WORDS = ("solar lantern bakery vinyl comic garden robot ceramic bicycle coffee l
          "windmill observatory kayak tannery printing press bookbinding pottery market radio").split()
 STORY = ("We are a small team building something people asked for. The money goes where the budget "
          "says; every milestone is reported to backers with receipts. ") * 6
-PASSWORD_HASH = "scrypt:32768:8:1$benchbenchbench0$" + "0" * 128  # no one logs in as a seeded user
+PASSWORD = "bench-password-2026"
+_password_hash = None
+
+
+def password_hash() -> str:
+    """PASSWORD hashed as the app hashes a password (scrypt), once per process: one hash shared by
+    every seeded user (hashing 22,000 passwords would take minutes)."""
+    global _password_hash
+    if _password_hash is None:
+        from werkzeug.security import generate_password_hash
+
+        _password_hash = generate_password_hash(PASSWORD, method="scrypt")
+    return _password_hash
 
 
 def _rows(table, rows, connection):
@@ -53,6 +71,7 @@ def seed(app, campaigns: int, pledges: int, now: datetime | None = None, rng_see
     from crowdfund.pledges.models import Pledge
 
     now = now or datetime.utcnow().replace(microsecond=0)
+    hashed = password_hash()
     rng = random.Random(rng_seed)
     users, campaign_t, tier_t, pledge_t = User.__table__, Campaign.__table__, RewardTier.__table__, Pledge.__table__
     with app.app_context(), db.engine.begin() as connection:
@@ -65,7 +84,7 @@ def seed(app, campaigns: int, pledges: int, now: datetime | None = None, rng_see
         new_campaigns = max(campaigns - have_campaigns, 0)
         founders = [next_user + i for i in range((new_campaigns + 4) // 5)]
         _rows(users, [{"id": uid, "email": f"founder{uid}@bench.example", "display_name": f"Founder {uid}",
-                       "password_hash": PASSWORD_HASH, "role": "founder", "email_verified_at": now,
+                       "password_hash": hashed, "role": "founder", "email_verified_at": now,
                        "login_id": f"bench-{uid}", "created_at": now - timedelta(days=400)}
                       for uid in founders], connection)
         next_user += len(founders)
@@ -109,34 +128,89 @@ def seed(app, campaigns: int, pledges: int, now: datetime | None = None, rng_see
         # Backers and pledges: campaign popularity is uneven (a Pareto draw), like real platforms.
         new_pledges = max(pledges - have_pledges, 0)
         if new_pledges:
-            backers = [next_user + i for i in range((new_pledges + 9) // 10)]
-            _rows(users, [{"id": uid, "email": f"backer{uid}@bench.example", "display_name": f"Backer {uid}",
-                           "password_hash": PASSWORD_HASH, "role": "backer", "email_verified_at": now,
-                           "login_id": f"bench-{uid}", "created_at": now - timedelta(days=200)}
-                          for uid in backers], connection)
             targets = list(connection.execute(select(Campaign.id, Campaign.state, Campaign.launched_at,
                                                      Campaign.deadline).where(Campaign.slug.like("bench-%"))))
-            weights = [rng.paretovariate(1.2) for _ in targets]
+            per_backer = min(10, len(targets))  # a backer backs a campaign once
+            backers = [next_user + i for i in range(-(-new_pledges // per_backer))]
+            _rows(users, [{"id": uid, "email": f"backer{uid}@bench.example", "display_name": f"Backer {uid}",
+                           "password_hash": hashed, "role": "backer", "email_verified_at": now,
+                           "login_id": f"bench-{uid}", "created_at": now - timedelta(days=200)}
+                          for uid in backers], connection)
+            cumulative = list(itertools.accumulate(rng.paretovariate(1.2) for _ in targets))
             tiers = {}
             for tier_id, campaign_id, minimum in connection.execute(
                     select(RewardTier.id, RewardTier.campaign_id, RewardTier.minimum_amount)):
                 tiers.setdefault(campaign_id, []).append((tier_id, minimum))
             rows = []
-            for index, (campaign_id, state, launched, deadline) in enumerate(
-                    rng.choices(targets, weights=weights, k=new_pledges)):
+            backed = set()  # (backer, campaign): one pledge each, as the one-open-pledge index requires
+            for index in range(new_pledges):
+                backer = backers[index // per_backer]
+                campaign_id, state, launched, deadline = rng.choices(targets, cum_weights=cumulative)[0]
+                while (backer, campaign_id) in backed:
+                    campaign_id, state, launched, deadline = rng.choices(targets, cum_weights=cumulative)[0]
+                backed.add((backer, campaign_id))
                 tier_id, minimum = rng.choice(tiers[campaign_id])
                 end = min(now, deadline)
                 created = launched + (end - launched) * rng.random()
                 pledge_state = "active" if state == "live" else "collected" if state == "successful" else "void"
-                rows.append({"campaign_id": campaign_id, "backer_id": backers[index // 10], "reward_tier_id": tier_id,
+                rows.append({"campaign_id": campaign_id, "backer_id": backer, "reward_tier_id": tier_id,
                              "amount": minimum + rng.choice((0, 0, 0, 500, 2_000)), "shipping_amount": 0,
                              "state": pledge_state, "created_at": created, "updated_at": created,
                              "charge_attempts": 1 if pledge_state == "collected" else 0,
                              "collected_at": deadline if pledge_state == "collected" else None,
                              "card_summary": "Visa •••• 4242", "disputed": False})
             _rows(pledge_t, rows, connection)
+        reset_sequences(connection)
         connection.exec_driver_sql("ANALYZE")  # fresh planner statistics, as autovacuum would give
         return {"campaigns": _count(connection, campaign_t), "pledges": _count(connection, pledge_t)}
+
+
+def reset_sequences(connection) -> list[str]:
+    """Set each PostgreSQL table's id sequence to the table's largest id, so that the next row
+    inserted without an id gets a new one; returns the tables set. Tables without an integer `id`
+    column (or without rows, or whose id has no sequence) are left alone; SQLite needs nothing (its
+    next rowid is always the largest plus one)."""
+    from sqlalchemy import text
+
+    if connection.dialect.name != "postgresql":
+        return []
+    tables = connection.execute(text(
+        "SELECT c.table_name FROM information_schema.columns c JOIN information_schema.tables t "
+        "ON t.table_schema = c.table_schema AND t.table_name = c.table_name "
+        "WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE' AND c.column_name = 'id' "
+        "AND c.data_type IN ('smallint', 'integer', 'bigint') ORDER BY c.table_name")).scalars().all()
+    done = []
+    for table in tables:
+        quoted = '"' + table.replace('"', '""') + '"'
+        value = connection.execute(text(
+            f"SELECT setval(pg_get_serial_sequence(:table, 'id'), max(id)) FROM {quoted} "
+            "HAVING max(id) IS NOT NULL"), {"table": quoted}).scalar()
+        if value is not None:
+            done.append(table)
+    return done
+
+
+def check_insert_without_id(app) -> None:
+    """Insert a user and a pledge without ids (as a sign-up and a pledge do), then roll them back;
+    raises if the database would give an id that is taken (sequences not reset after seeding)."""
+    from crowdfund.accounts.models import User
+    from crowdfund.campaigns.models import Campaign
+    from crowdfund.extensions import db
+    from crowdfund.pledges.models import Pledge
+
+    with app.app_context():
+        try:
+            campaign_id = db.session.execute(db.select(Campaign.id).limit(1)).scalar()
+            user = User(email="insert-check@bench.example", display_name="Insert check",
+                        password_hash=password_hash(), role="backer")
+            db.session.add(user)
+            db.session.flush()
+            if campaign_id is not None:
+                db.session.add(Pledge(campaign_id=campaign_id, backer_id=user.id, amount=1_000, state="active"))
+                db.session.flush()
+        finally:
+            db.session.rollback()
+            db.session.remove()
 
 
 def migrated_app(database_url: str, instance_dir: str):

@@ -36,10 +36,11 @@ def free_port() -> int:
 
 class Gunicorn:
     """`gunicorn -c gunicorn.conf.py <target>` on a free port, as `make serve` runs it; `settings`
-    become GUNICORN_* variables (workers=2, worker_class="sync", threads=8 ...)."""
+    become GUNICORN_* variables (workers=2, worker_class="sync", threads=8 ...); `cpus` ("0") pins
+    the master and its workers to those cores with taskset."""
 
     def __init__(self, env: dict, log_path: Path, target: str = "wsgi:app", health_path: str = "/healthz",
-                 label: str | None = None, **settings):
+                 label: str | None = None, cpus: str | None = None, **settings):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**env, "GUNICORN_BIND": f"127.0.0.1:{self.port}",
@@ -47,11 +48,15 @@ class Gunicorn:
                     **{f"GUNICORN_{name.upper()}": str(value) for name, value in settings.items()}}
         self.target, self.health_path, self.log_path = target, health_path, log_path
         self.label = label or target
+        self.cpus = cpus
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
         with open(self.log_path, "w") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", self.target],
+            command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", self.target]
+            if self.cpus is not None:
+                command[:0] = ["taskset", "-c", self.cpus]
+            self.process = subprocess.Popen(command,
                                             cwd=PROJECT_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
@@ -88,21 +93,27 @@ class Gunicorn:
             self.process.wait()
 
 
-def run_wrk(url: str, connections: int, duration: int, script: Path, headers: dict | None = None) -> dict:
+def run_wrk(url: str, connections: int, duration: int, script: Path, headers: dict | None = None,
+            cpus: str | None = None) -> dict:
     """wrk (2 threads) against url: requests per second, latency percentiles in ms (p50 … p99) and
-    the status of every answer (script: WRK_STATUS_SCRIPT written to a file)."""
+    the status of every answer (script: WRK_STATUS_SCRIPT written to a file, or a script that also
+    prints `cache <X-Page-Cache> <n>` lines, counted in "cache"); `cpus` pins wrk with taskset."""
     command = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{duration}s", "--timeout", "60s", "--latency",
                "-s", str(script), url]
     for name, value in (headers or {}).items():
         command[1:1] = ["-H", f"{name}: {value}"]
+    if cpus is not None:
+        command[:0] = ["taskset", "-c", cpus]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     figures = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
                "requests": int(re.search(r"(\d+) requests in", output).group(1)),
-               "statuses": {}, "errors": "", "output": output}
+               "statuses": {}, "cache": {}, "errors": "", "output": output}
     for percentile, value, unit in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s|m)\s*$", output, re.M):
         figures[f"p{percentile}"] = float(value) * LATENCY_UNITS[unit]
     for status, count in re.findall(r"^status (\d+) (\d+)$", output, re.M):
         figures["statuses"][int(status)] = figures["statuses"].get(int(status), 0) + int(count)
+    for how, count in re.findall(r"^cache (\S+) (\d+)$", output, re.M):
+        figures["cache"][how] = figures["cache"].get(how, 0) + int(count)
     errors = re.search(r"Socket errors: (.*)", output)
     figures["errors"] = errors.group(1) if errors else ""
     return figures

@@ -70,8 +70,10 @@ def register_proxy_fix(app) -> None:
 
 def register_extensions(app) -> None:
     from crowdfund.database import include_object  # also registers the engine and DDL listeners
+    from crowdfund.campaigns.derived import register as register_derived_columns
 
     db.init_app(app)
+    register_derived_columns()  # stored Markdown HTML rendered on every flush that changes its source
     migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"), render_as_batch=True,
                      compare_type=True, include_object=include_object)
     login_manager.init_app(app)

@@ -95,7 +95,10 @@ def demo(if_empty):
 @crowdfund_cli.command("reconcile")
 @click.argument("slug")
 def reconcile(slug):
-    """Compare a campaign's ledger with Stripe and print every difference (exit status 1 if any)."""
+    """Compare a campaign's ledger with Stripe, and its stored totals with its pledges; print every
+    difference (exit status 1 if any)."""
+    from crowdfund import money
+    from crowdfund.campaigns.derived import totals_differences
     from crowdfund.campaigns.models import Campaign
     from crowdfund.payments.gateway import GatewayError
     from crowdfund.payments.reconcile import reconcile_campaign
@@ -103,17 +106,41 @@ def reconcile(slug):
     campaign = db.session.execute(db.select(Campaign).where(Campaign.slug == slug)).scalar_one_or_none()
     if campaign is None:
         raise click.BadParameter(f"no campaign has the slug {slug!r}", param_hint="SLUG")
+    # The totals shown on every page (campaign.pledged_amount, backer_count) against the pledges.
+    totals = totals_differences([campaign.id])
+    for _id, _slug, (stored, stored_backers), (counted, counted_backers) in totals:
+        click.echo(f"campaign {campaign.slug}: the stored totals say "
+                   f"{money.format_money(stored, campaign.currency)} from {stored_backers} backer(s), the pledges "
+                   f"{money.format_money(counted, campaign.currency)} from {counted_backers} backer(s) "
+                   "(`flask crowdfund derived refresh` recomputes them)")
     try:
         differences = reconcile_campaign(campaign)
     except GatewayError as error:
         raise click.ClickException(f"Stripe could not be asked: {error}") from None
-    if not differences:
-        click.echo(f"{campaign.slug}: ledger and Stripe agree.")
+    if not differences and not totals:
+        click.echo(f"{campaign.slug}: ledger and Stripe agree; the stored totals match the pledges.")
         return
     for difference in differences:
         click.echo(difference.message)
-    click.echo(f"{len(differences)} difference(s) between the ledger and Stripe.", err=True)
+    if differences:
+        click.echo(f"{len(differences)} difference(s) between the ledger and Stripe.", err=True)
+    if totals:
+        click.echo("The stored totals differ from the pledges.", err=True)
     click.get_current_context().exit(1)
+
+
+derived_cli = AppGroup("derived", help="Columns computed from others and stored (totals, HTML, trending).")
+crowdfund_cli.add_command(derived_cli)
+
+
+@derived_cli.command("refresh")
+def derived_refresh():
+    """Recompute every campaign's totals, stored Markdown HTML and trending score, and commit."""
+    from crowdfund.campaigns.derived import refresh_all
+
+    refresh_all()
+    db.session.commit()
+    click.echo("Totals, stored HTML and trending recomputed for every campaign.")
 
 
 def _masked_url(url) -> str:

@@ -9,8 +9,9 @@ from flask import Flask, current_app
 
 def run_periodic_jobs(now=None) -> dict:
     """Everything that must happen on time: close due campaigns, then charge, retry, remind and
-    drop pledges; forget login sessions past their time. Returns the closing counts; the caller provides an app context."""
+    drop pledges; forget login sessions past their time; refresh the trending scores. Returns the closing counts; the caller provides an app context."""
     from crowdfund.accounts.services import end_old_login_sessions
+    from crowdfund.campaigns.derived import refresh_trending
     from crowdfund.campaigns.lifecycle import close_due_campaigns
     from crowdfund.clock import utcnow
     from crowdfund.extensions import db
@@ -28,6 +29,7 @@ def run_periodic_jobs(now=None) -> dict:
         result = close_due_campaigns(now)
         expire_abandoned_pledges(now)
         end_old_login_sessions(now)
+        refresh_trending(now)  # the discover "trending" order reads the score instead of summing pledges
         db.session.commit()
         # Charging commits claim by claim (see payments/charging.py), so it runs after the closing
         # commit rather than inside close_due_campaigns; it also picks up what a crashed run left.

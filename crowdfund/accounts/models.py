@@ -3,6 +3,7 @@ from datetime import datetime
 
 from flask import current_app
 from flask_login import UserMixin
+from markupsafe import Markup
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import ForeignKey, String, Text, true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -25,6 +26,8 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default="backer")
     bio: Mapped[str] = mapped_column(Text, default="")
+    # The bio rendered and sanitised at save time (crowdfund/campaigns/derived.py); templates show bio_markup.
+    bio_html: Mapped[str] = mapped_column(Text, default="", server_default="")
     avatar_id: Mapped[int | None] = mapped_column(ForeignKey("image.id", ondelete="SET NULL"))
     email_verified_at: Mapped[datetime | None]
     # Email preferences (each email's unsubscribe link turns one off).
@@ -40,6 +43,10 @@ class User(UserMixin, db.Model):
 
     # Set by accounts.services.start_login_session(); what login_user() puts in the session cookie.
     login_session_id = None
+
+    @property
+    def bio_markup(self) -> Markup:
+        return Markup(self.bio_html or "")
 
     def get_id(self) -> str:
         return self.login_id

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from flask_babel import gettext as _
 from sqlalchemy import update
 
+from crowdfund.campaigns.derived import refresh_trending
 from crowdfund.campaigns.models import STATE_LABELS, TRANSITIONS, Campaign
 from crowdfund.campaigns.services import missing_items
 from crowdfund.errors import IllegalTransition, NotAllowed
@@ -89,6 +90,7 @@ def launch(campaign: Campaign, user, now: datetime) -> None:
 
     require_payout_account_for_launch(user)  # when REQUIRE_PAYOUT_ACCOUNT is on
     transition(campaign, "live", launched_at=now, deadline=now + timedelta(days=campaign.duration_days))
+    refresh_trending(now, [campaign.id])  # listed by trending at once, not after the next periodic job
     record_action(user, "launched", campaign)
     emit("campaign.launched", now=now, campaign_id=campaign.id)
 

@@ -1,9 +1,11 @@
 from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Integer, String, Text
+from markupsafe import Markup
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from crowdfund import money
 from crowdfund.clock import utcnow
 from crowdfund.extensions import db
 from crowdfund.media.models import GalleryImage, Image  # noqa: F401  (relationship targets)
@@ -50,6 +52,9 @@ class Campaign(db.Model):
     __table_args__ = (
         CheckConstraint("goal >= 0", name="goal_not_negative"),
         CheckConstraint(f"duration_days BETWEEN {MIN_DURATION_DAYS} AND {MAX_DURATION_DAYS}", name="duration_range"),
+        # The discover "trending" order walks this index (live campaigns only) instead of summing pledges.
+        Index("ix_campaign_live_trending", "trending_score", "launched_at", "id",
+              sqlite_where=text("state = 'live'"), postgresql_where=text("state = 'live'")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -79,6 +84,21 @@ class Campaign(db.Model):
     deadline: Mapped[datetime | None] = mapped_column(index=True)
     ended_at: Mapped[datetime | None]
 
+    # Derived columns (docs/architecture.md "Derived columns"), never set by application code:
+    # - pledged_amount / backer_count: what pledged_totals() returns (COUNTING_STATES), kept by database
+    #   triggers on `pledge` in the same transaction as every pledge change (crowdfund/database.py).
+    #   For DISPLAY only: a Campaign already loaded in the session is stale after a pledge change is
+    #   flushed (the trigger changed the row, not the object) until it is expired or the session commits.
+    #   Money decisions (settlement, "goal reached") keep reading pledged_totals() and the ledger.
+    # - story_html / risks_html: the Markdown rendered and sanitised at save time
+    #   (crowdfund/campaigns/derived.py; the story with the campaign's gallery).
+    # - trending_score: what the last 7 days' counting pledges add up to, refreshed by the periodic job.
+    pledged_amount: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    backer_count: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    story_html: Mapped[str] = mapped_column(Text, default="", server_default="")
+    risks_html: Mapped[str] = mapped_column(Text, default="", server_default="")
+    trending_score: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+
     founder = relationship("User", lazy="raise_on_sql")
     category = relationship(Category, lazy="raise_on_sql")
     # Every card shows the cover, so it always comes with the campaign (one join, no extra query).
@@ -105,6 +125,20 @@ class Campaign(db.Model):
     @property
     def is_editable(self) -> bool:
         return self.state in EDITABLE_STATES
+
+    @property
+    def story_markup(self) -> Markup:
+        """The story as stored, sanitised HTML (gallery images placed), ready for a template."""
+        return Markup(self.story_html or "")
+
+    @property
+    def risks_markup(self) -> Markup:
+        return Markup(self.risks_html or "")
+
+    @property
+    def percent_funded(self) -> int:
+        """Per cent of the goal pledged, from the stored total (display only)."""
+        return money.percent(self.pledged_amount or 0, self.goal)
 
     @property
     def is_public(self) -> bool:
@@ -155,6 +189,12 @@ class RewardTier(db.Model):
     shipping_amount: Mapped[int] = mapped_column(default=0)
     # When the founder marked this tier's rewards sent (crowdfund/credit: backers then confirm receipt).
     shipped_at: Mapped[datetime | None]
+    # The description rendered and sanitised at save time (crowdfund/campaigns/derived.py).
+    description_html: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+    @property
+    def description_markup(self) -> Markup:
+        return Markup(self.description_html or "")
 
     campaign: Mapped[Campaign] = relationship(back_populates="reward_tiers")
 
@@ -183,8 +223,14 @@ class Milestone(db.Model):
     status: Mapped[str] = mapped_column(String(16), default="planned", server_default="planned")
     revised_due_date: Mapped[date | None] = mapped_column(Date)
     completed_on: Mapped[date | None] = mapped_column(Date)
+    # The description rendered and sanitised at save time (crowdfund/campaigns/derived.py).
+    description_html: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     campaign: Mapped[Campaign] = relationship(back_populates="milestones")
+
+    @property
+    def description_markup(self) -> Markup:
+        return Markup(self.description_html or "")
 
     @property
     def expected_date(self) -> date:

@@ -11,9 +11,10 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import defer, selectinload
 from werkzeug.exceptions import NotFound
 
+from crowdfund.accounts.models import User
 from crowdfund.campaigns.models import (
     FUNDING_MODELS, MAX_DURATION_DAYS, MIN_DURATION_DAYS, PUBLIC_STATES, BudgetLine, Campaign, Category, Milestone,
     RewardTier,
@@ -55,9 +56,16 @@ def category_by_slug(slug: str) -> Category | None:
     return db.session.execute(db.select(Category).where(Category.slug == slug)).scalar_one_or_none()
 
 
+# What a card never shows: the long texts, not read for a listing of 12 (loaded if something asks).
+_NOT_ON_CARDS = (Campaign.story, Campaign.story_html, Campaign.risks, Campaign.risks_html, Campaign.review_reason)
+
+
 def listing_query():
-    """Campaigns with what a card shows (founder, category) loaded in the same round trip count."""
-    return db.select(Campaign).options(selectinload(Campaign.founder), selectinload(Campaign.category))
+    """Campaigns with what a card shows (founder, category; the totals are on the row) loaded in the
+    same round trip count; the long texts a card never shows are left out."""
+    return db.select(Campaign).options(
+        selectinload(Campaign.founder).defer(User.bio).defer(User.bio_html), selectinload(Campaign.category),
+        *(defer(column) for column in _NOT_ON_CARDS))
 
 
 def public_campaigns_of(founder_id: int) -> list[Campaign]:

@@ -300,12 +300,11 @@ def check_business(user_id):
 def profile_page(user: User, status: int = 200, **overrides):
     """/u/<id>: the user's public campaigns and credit profile (overrides: a form shown with errors)."""
     from crowdfund.campaigns.services import public_campaigns_of
-    from crowdfund.pledges.services import backed_campaign_count, pledged_totals
+    from crowdfund.pledges.services import backed_campaign_count
 
     campaigns = public_campaigns_of(user.id)
     context = {**profile_context(user), **overrides}
     return render_template("accounts/profile.html", user=user, campaigns=campaigns,
-                           totals=pledged_totals(c.id for c in campaigns),
                            backed_count=backed_campaign_count(user.id), **context), status
 
 

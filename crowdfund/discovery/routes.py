@@ -12,7 +12,6 @@ from crowdfund.discovery import services
 from crowdfund.extensions import db
 from crowdfund.page_cache import LISTINGS
 from crowdfund.personal import shared_page
-from crowdfund.pledges.services import pledged_totals
 
 bp = Blueprint("discovery", __name__)
 
@@ -29,8 +28,7 @@ def home():
     def page():
         now = utcnow()
         sections = services.home_sections(now)
-        ids = {c.id for campaigns in sections.values() for c in campaigns}
-        return dict(sections=sections, totals=pledged_totals(ids), now=now, categories=categories())
+        return dict(sections=sections, now=now, categories=categories())
     return _listing("discovery/home.html", page)
 
 
@@ -50,13 +48,11 @@ def discover(category_slug=None):
         category_id = category.id if category else None
         query = services.funded_query(category_id) if sort == "funded" else \
             services.sorted_live_query(now, sort, category_id)
-        # The total is counted on the plain filter: the trending order's join to recent pledges does not
-        # change how many campaigns there are, and counting through it would aggregate the pledges twice.
+        # The total is counted on the plain filter (one COUNT, without the order).
         listed = db.paginate(query, page=requested_page(request.args), per_page=current_app.config["PAGE_SIZE"],
                              error_out=False, count=False)
         listed.total = services.listing_count(now, sort, category_id)
-        return dict(page=listed, totals=pledged_totals(c.id for c in listed.items), now=now,
-                    categories=categories(), category=category, sort=sort)
+        return dict(page=listed, now=now, categories=categories(), category=category, sort=sort)
     return _listing("discovery/discover.html", page)
 
 
@@ -70,8 +66,7 @@ def search():
         if query is not None:
             found = db.paginate(query, page=requested_page(request.args), per_page=current_app.config["PAGE_SIZE"],
                                 error_out=False)
-        totals = pledged_totals(c.id for c in found.items) if found else {}
-        return dict(q=text, page=found, totals=totals, now=utcnow(), title=_("Search"))
+        return dict(q=text, page=found, now=utcnow(), title=_("Search"))
     return _listing("discovery/search.html", page, q=text)
 
 

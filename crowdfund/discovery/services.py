@@ -1,9 +1,10 @@
 """What visitors find: home page sections, browsing by category, full-text search.
 
-Each listing is one query for the campaigns (founder and category loaded alongside) and
-one for their totals, however many campaigns there are."""
+Each listing is one query for the campaigns (founder and category loaded alongside), however many
+campaigns there are: the totals (pledged_amount, backer_count) and the trending score are columns of
+the campaign row (crowdfund/campaigns/derived.py)."""
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import column, func, literal_column, table
 
@@ -11,9 +12,6 @@ from crowdfund.campaigns.models import Campaign
 from crowdfund.campaigns.services import listing_query
 from crowdfund.database import PG_RANK_VECTOR, PG_SEARCH_VECTOR, SQLITE_RANK_WEIGHTS, is_sqlite
 from crowdfund.extensions import db
-from crowdfund.pledges.models import COUNTING_STATES, Pledge
-
-TRENDING_WINDOW = timedelta(days=7)
 SORTS = ("trending", "ending", "newest", "funded")
 MAX_QUERY_TERMS = 8
 SEARCHABLE_STATES = ("live", "successful", "failed")
@@ -25,21 +23,15 @@ def live_query(now: datetime):
     return listing_query().where(Campaign.state == "live", Campaign.deadline > now)
 
 
-def _recent_pledges(now: datetime):
-    return (db.select(Pledge.campaign_id, func.sum(Pledge.amount).label("recent"))
-            .where(Pledge.created_at >= now - TRENDING_WINDOW, Pledge.state.in_(COUNTING_STATES))
-            .group_by(Pledge.campaign_id).subquery())
-
-
 def sorted_live_query(now: datetime, sort: str, category_id: int | None = None):
-    """Live campaigns in the given order: trending (recent pledges), ending soon, newest."""
+    """Live campaigns in the given order: trending (what the last week's pledges add up to, as of the
+    periodic job's last run: campaign.trending_score, on the index ix_campaign_live_trending), ending
+    soon, newest."""
     query = live_query(now)
     if category_id is not None:
         query = query.where(Campaign.category_id == category_id)
     if sort == "trending":
-        recent = _recent_pledges(now)
-        query = query.outerjoin(recent, recent.c.campaign_id == Campaign.id).order_by(
-            func.coalesce(recent.c.recent, 0).desc(), Campaign.launched_at.desc(), Campaign.id.desc())
+        query = query.order_by(Campaign.trending_score.desc(), Campaign.launched_at.desc(), Campaign.id.desc())
     elif sort == "ending":
         query = query.order_by(Campaign.deadline, Campaign.id)
     else:

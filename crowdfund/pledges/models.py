@@ -43,6 +43,9 @@ class Pledge(db.Model):
         CheckConstraint("shipping_amount >= 0", name="shipping_not_negative"),
         Index("uq_pledge_one_open_per_backer", "campaign_id", "backer_id", unique=True,
               sqlite_where=text(_OPEN_SQL), postgresql_where=text(_OPEN_SQL)),
+        # The campaign-total triggers (crowdfund/database.py) ask "does this backer have another counting
+        # pledge on this campaign?" on every pledge change; totals recomputed per campaign read it too.
+        Index("ix_pledge_campaign_backer_state", "campaign_id", "backer_id", "state"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -85,7 +88,11 @@ class Pledge(db.Model):
 
 def pledged_totals(campaign_ids) -> dict[int, tuple[int, int]]:
     """campaign id -> (pledged amount, number of backers), in one query for all ids. Read-only; here
-    with the model so every layer that shows totals (notifications too) reads them one way."""
+    with the model so every layer that shows totals (notifications too) reads them one way.
+
+    This is the source of truth, read for money decisions (settlement, "goal reached"). Pages show
+    campaign.pledged_amount / backer_count instead: the same figures kept on the campaign row by
+    triggers (crowdfund/database.py), checked against this by `flask crowdfund reconcile`."""
     ids = list(campaign_ids)
     if not ids:
         return {}

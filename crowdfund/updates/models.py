@@ -4,6 +4,7 @@ from datetime import datetime
 from flask_babel import lazy_gettext as _l
 from datetime import date
 
+from markupsafe import Markup
 from sqlalchemy import CheckConstraint, Date, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -35,6 +36,10 @@ class Update(db.Model):
     milestone_status: Mapped[str | None] = mapped_column(String(16))
     milestone_new_date: Mapped[date | None] = mapped_column(Date)
     milestone_note: Mapped[str] = mapped_column(Text, default="")
+    # body and milestone_note rendered and sanitised at save time, with the campaign's gallery
+    # (crowdfund/campaigns/derived.py, which renders them again when the gallery changes).
+    body_html: Mapped[str] = mapped_column(Text, default="", server_default="")
+    milestone_note_html: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     author = relationship("User", lazy="joined")
     milestone = relationship("Milestone", lazy="joined")
@@ -44,6 +49,14 @@ class Update(db.Model):
     @property
     def is_public(self) -> bool:
         return self.visibility == "public"
+
+    @property
+    def body_markup(self) -> Markup:
+        return Markup(self.body_html or "")
+
+    @property
+    def milestone_note_markup(self) -> Markup:
+        return Markup(self.milestone_note_html or "")
 
 
 class SpendReport(db.Model):
