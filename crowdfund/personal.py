@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable
 
 from flask import g, render_template, request
+from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
@@ -55,9 +56,10 @@ def shared_render() -> bool:
 
 
 def personal_slot(name: str, *ids) -> Markup | str:
-    """In a shared render, the marker of one personal part (filled per viewer); else "" (the
-    template then renders the part itself: `{{ personal_slot("x", id) or inline_part() }}`)."""
-    if not shared_render():
+    """In a shared render for signed-in viewers, the marker of one personal part (filled per viewer);
+    else "" — the template then renders the part itself (`{{ personal_slot("x", id) or part() }}`):
+    for anonymous visitors it is the same for all of them, so their body has no slot to fill."""
+    if not shared_render() or not current_user.is_authenticated:
         return ""
     return Markup(f"<!--slot:{name}:{','.join(str(int(i)) for i in ids)}-->")
 

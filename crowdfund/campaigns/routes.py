@@ -4,6 +4,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import escape
+from werkzeug.exceptions import NotFound
 from wtforms.fields.choices import SelectChoice
 
 from crowdfund import money
@@ -27,7 +28,7 @@ from crowdfund.pledges.services import pledged_totals
 from crowdfund.templating import absolute_url
 from crowdfund.updates.routes import BACKER_OF
 from crowdfund.notifications.routes import FOLLOWER_OF
-from crowdfund.updates.services import backs_and_follows, latest_updates_of
+from crowdfund.updates.services import backs_and_follows_columns, latest_updates_of
 
 bp = Blueprint("campaigns", __name__)
 
@@ -72,52 +73,59 @@ def mine():
 PERSONAL_VIEWERS = ("founder", "moderator")
 
 
-def viewer_kind(campaign) -> str:
-    """anonymous, signed-in, backer (reads backers-only updates, may comment), founder or moderator.
-    What it learns of the viewer (backs it, follows it) is kept for the personal parts."""
+def viewer_and_campaign(slug: str):
+    """(the kind of viewer, the campaign or None): anonymous (nothing read: their body, stored or not,
+    is all they get), signed-in, backer (reads backers-only updates, may comment), founder or moderator
+    — the campaign read with whether the viewer backs and follows it, in one query. What it learns is
+    kept for the personal parts. NotFound when this viewer may not see the campaign."""
     if not current_user.is_authenticated:
-        return "anonymous"
+        return "anonymous", None
+    row = db.session.execute(db.select(Campaign, *backs_and_follows_columns(current_user))
+                             .where(Campaign.slug == slug)).first()
+    if row is None or not services.can_view(current_user, row[0]):
+        raise NotFound()
+    campaign, backs, follows = row
+    request.environ[BACKER_OF] = {campaign.id: bool(backs)}
+    request.environ[FOLLOWER_OF] = {campaign.id: bool(follows)}
     if current_user.id == campaign.founder_id:
-        return "founder"
+        return "founder", campaign
     if current_user.is_moderator:
-        return "moderator"
-    backs, follows = backs_and_follows(current_user, campaign)
-    request.environ[BACKER_OF] = {campaign.id: backs}
-    request.environ[FOLLOWER_OF] = {campaign.id: follows}
-    return "backer" if backs else "signed-in"
+        return "moderator", campaign
+    return ("backer" if backs else "signed-in"), campaign
 
 
 @bp.get("/c/<slug>")
 def show(slug):
     """The campaign page: the body shared by every viewer of a kind (stored until the campaign
-    changes), the viewer's own parts around it. A stored body costs the user, the campaign row, the
-    backer check and the personal parts' queries; the founder's and moderators' pages are made
-    for them."""
-    campaign = services.campaign_for_viewer(slug, current_user, related=False)
-    kind = viewer_kind(campaign)
-    shared = None if kind in PERSONAL_VIEWERS or not campaign.is_public else f"campaign:{slug}:{kind}"
-    return shared_page(shared, (campaign_version(slug),), "campaigns/show.html",
-                       lambda: campaign_page(slug, kind))
+    changes), the viewer's own parts around it. With the body stored, an anonymous visitor costs no
+    query, a signed-in one the user and the campaign (with "backs it" and "follows it") and the
+    personal parts' queries; the founder's and moderators' pages are made for them."""
+    kind, campaign = viewer_and_campaign(slug)
+    personal = kind in PERSONAL_VIEWERS or (campaign is not None and not campaign.is_public)
+    return shared_page(None if personal else f"campaign:{slug}:{kind}", (campaign_version(slug),),
+                       "campaigns/show.html", lambda: campaign_page(slug, kind))
 
 
 def campaign_page(slug: str, kind: str) -> dict:
     """Everything the campaign page's body shows, read afresh (the row loaded before the cache was
     asked may be older than the versions the body is stored under)."""
     campaign = services.campaign_for_viewer(slug, current_user, with_details=True, fresh=True)
-    pledged, backers = pledged_totals([campaign.id]).get(campaign.id, (0, 0))
-    founder_stats = {
-        "launched": db.session.execute(
-            db.select(db.func.count(Campaign.id)).where(
-                Campaign.founder_id == campaign.founder_id, Campaign.launched_at.is_not(None))).scalar_one(),
-    }
+    pledged, backers = campaign.pledged_amount, campaign.backer_count  # kept by the pledge triggers
+    founder_credit = founder_summary(campaign.founder_id)
+    facts = founder_credit["profile"].facts if founder_credit["profile"] is not None else None
+    launched = (facts or {}).get("campaigns_launched")
+    if launched is None:  # no profile yet (it is made after the founder's first event): count them
+        launched = db.session.execute(db.select(db.func.count(Campaign.id)).where(
+            Campaign.founder_id == campaign.founder_id, Campaign.launched_at.is_not(None))).scalar_one()
+    founder_stats = {"launched": launched}
     is_owner = kind == "founder"
     updates, update_count = latest_updates_of(campaign)
     return dict(
-        campaign=campaign, pledged=pledged, backers=backers, now=utcnow(),
+        campaign=campaign, viewer=kind, pledged=pledged, backers=backers, now=utcnow(),
         updates=updates, update_count=update_count, latest_update=updates[0].created_at if updates else None,
         update_reader=kind in ("backer", "founder", "moderator"),
         percent=money.percent(pledged, campaign.goal), founder_stats=founder_stats, is_owner=is_owner,
-        founder_credit=founder_summary(campaign.founder_id),
+        founder_credit=founder_credit,
         budget_total=sum(line.amount for line in campaign.budget_lines),
         checklist=services.checklist(campaign) if is_owner and campaign.is_editable else None)
 
@@ -138,10 +146,8 @@ def widget(slug):
     """A small card with live progress, made to be framed by other sites: the one page whose
     Content-Security-Policy lets any site frame it. Only public campaigns have one."""
     campaign = services.campaign_for_viewer(slug, None)
-    pledged, backers = pledged_totals([campaign.id]).get(campaign.id, (0, 0))
-    response = make_response(render_template(
-        "campaigns/widget.html", campaign=campaign, pledged=pledged, backers=backers, now=utcnow(),
-        percent=money.percent(pledged, campaign.goal)))
+    # The template reads the totals from the campaign row (kept by the pledge triggers).
+    response = make_response(render_template("campaigns/widget.html", campaign=campaign, now=utcnow()))
     response.headers["Content-Security-Policy"] = widget_content_security_policy(current_app)
     response.headers["Cache-Control"] = "public, max-age=60"
     return response

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import defer, selectinload
+from sqlalchemy.orm import defer, joinedload, selectinload
 from werkzeug.exceptions import NotFound
 
 from crowdfund.accounts.models import User
@@ -90,7 +90,7 @@ def campaign_for_viewer(slug: str, user, with_details: bool = False, fresh: bool
     the session holds it already; related=False: without its founder and category (one query)."""
     query = db.select(Campaign).where(Campaign.slug == slug)
     if related:
-        query = query.options(selectinload(Campaign.founder), selectinload(Campaign.category))
+        query = query.options(joinedload(Campaign.founder), joinedload(Campaign.category))  # many-to-one: one query
     if with_details:
         query = query.options(*(selectinload(getattr(Campaign, name)) for name in DETAIL_COLLECTIONS))
     if fresh:

@@ -14,7 +14,8 @@ from crowdfund.comments.models import Comment
 from crowdfund.errors import ValidationFailed
 from crowdfund.extensions import db, limiter
 from crowdfund.moderation.services import require_moderator
-from crowdfund.personal import filler
+from crowdfund.personal import filler, shared_render
+from crowdfund.updates.routes import BACKER_OF
 from crowdfund.redirects import safe_next
 from crowdfund.updates.models import Update
 
@@ -51,11 +52,13 @@ def comment_section(campaign, update=None) -> dict:
     shown = [c for t in threads for c in (t.comment, *t.replies)]
     moderator = current_user.is_authenticated and current_user.is_moderator
     ids = [c.id for c in shown if moderator or not c.is_hidden]
-    refusal = services.posting_refusal(current_user, campaign, update) if readable else None
+    known_backer = request.environ.get(BACKER_OF, {}).get(campaign.id)
+    refusal = services.posting_refusal(current_user, campaign, update, backer=known_backer) if readable else None
     return {
         "readable": readable, "threads": threads, "count": len(ids),
         "refusal": refusal, "may_post": readable and refusal is None,
-        "reported": services.reported_by(current_user, ids),
+        # In a shared body each viewer's "you reported this" is a slot (report_controls, below).
+        "reported": set() if shared_render() else services.reported_by(current_user, ids),
         "moderator": moderator,
         "post_url": url_for("comments.post_on_campaign", slug=campaign.slug) if update is None
         else url_for("comments.post_on_update", slug=campaign.slug, update_id=update.id),

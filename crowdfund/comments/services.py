@@ -44,15 +44,16 @@ def may_read(user, campaign: Campaign, update: Update | None = None) -> bool:
     return True
 
 
-def posting_refusal(user, campaign: Campaign, update: Update | None = None) -> str | None:
-    """None when the user may comment here; otherwise why not, in words for the page."""
+def posting_refusal(user, campaign: Campaign, update: Update | None = None, backer: bool | None = None) -> str | None:
+    """None when the user may comment here; otherwise why not, in words for the page. backer: whether
+    the user backs the campaign, when the caller knows already (one query fewer)."""
     if not campaign.is_public or campaign.state not in OPEN_STATES:
         return _("Comments are closed.")
     if not _signed_in(user):
         return _("Only backers of this campaign and its founder can comment.")
     if user.id == campaign.founder_id:
         return None
-    if not is_backer(user, campaign):
+    if not (is_backer(user, campaign) if backer is None else backer):
         return _("Only backers of this campaign and its founder can comment.")
     if update is not None and not update.is_public and not reads_backer_updates(user, campaign):
         return _("Only people who can read this update can comment on it.")

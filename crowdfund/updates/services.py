@@ -31,18 +31,14 @@ def is_backer(user, campaign: Campaign) -> bool:
         Pledge.state.in_(COUNTING_STATES)))).scalar()
 
 
-def backs_and_follows(user, campaign: Campaign) -> tuple[bool, bool]:
-    """Whether a signed-in user backs the campaign (as is_backer) and whether they follow it, in one
-    query (the campaign page asks both for every signed-in visitor)."""
+def backs_and_follows_columns(user) -> tuple:
+    """For a select over Campaign: whether a signed-in user backs each campaign (as is_backer) and
+    whether they follow it — so the campaign page reads both with the campaign, in one query."""
     from crowdfund.notifications.models import Follow
 
-    if user is None or not user.is_authenticated:
-        return False, False
-    backs, follows = db.session.execute(db.select(
-        exists().where(Pledge.campaign_id == campaign.id, Pledge.backer_id == user.id,
-                       Pledge.state.in_(COUNTING_STATES)),
-        exists().where(Follow.user_id == user.id, Follow.campaign_id == campaign.id))).one()
-    return bool(backs), bool(follows)
+    return (exists().where(Pledge.campaign_id == Campaign.id, Pledge.backer_id == user.id,
+                           Pledge.state.in_(COUNTING_STATES)).label("backs"),
+            exists().where(Follow.user_id == user.id, Follow.campaign_id == Campaign.id).label("follows"))
 
 
 def reads_backer_updates(user, campaign: Campaign) -> bool:
@@ -302,10 +298,13 @@ def accountability(campaign: Campaign, user, now: datetime | None = None, backer
     if campaign.state not in ACCOUNTABLE_STATES or user is None or not user.is_authenticated:
         return Accountability()
     now = now or utcnow()
-    since = silent_since(campaign)
     staff = user.id == campaign.founder_id or user.is_moderator
+    backs = user.id != campaign.founder_id and (is_backer(user, campaign) if backer is None else backer)
+    if not staff and not backs:
+        return Accountability()  # nothing to show a visitor who is neither backer nor staff
+    since = silent_since(campaign)
     count = request_count(campaign, since) if staff else None
-    if user.id == campaign.founder_id or not (is_backer(user, campaign) if backer is None else backer):
+    if not backs:
         return Accountability(request_count=count, silent_since=since)
     requested = _requested_since(campaign, user.id, since)
     long_silence = since is None or now - since >= SILENCE_BEFORE_REQUEST
