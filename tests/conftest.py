@@ -124,12 +124,14 @@ def _sqlite_tests_skip_fsync(dbapi_connection, _record):
 
 
 # Run once, on SQLite (their PostgreSQL variants deselected), to keep CI under its time limit: tests
-# whose subject does not depend on the database — image processing, form and input validation,
-# response headers and cookies, comment pages — and tests marked sqlite_only (pages and forms over
-# plain ORM queries whose services are covered on PostgreSQL elsewhere). Everything touching money,
-# locking, search, migrations, concurrency and faults keeps both databases.
+# whose subject does not depend on the database — image processing, form and input validation (the
+# draft forms' fields), response headers and cookies, comment pages, what a browser sees and does — and
+# tests marked sqlite_only (pages and forms over plain ORM queries whose services are covered on
+# PostgreSQL elsewhere). Everything touching money, locking, search, migrations, concurrency, the page
+# cache's invalidation and faults keeps both databases.
 SQLITE_ONLY_PATHS = ("tests/media/", "tests/comments/", "tests/test_input_layer.py",
-                     "tests/test_headers_and_cookies.py")
+                     "tests/test_headers_and_cookies.py", "tests/campaigns/test_draft_items.py",
+                     "tests/campaigns/test_drafting.py", "tests/browser/")
 
 
 def pytest_collection_modifyitems(config, items):
