@@ -88,19 +88,26 @@ def totals_differences(campaign_ids=None) -> list[tuple[int, str, tuple[int, int
 
 # ---- trending ------------------------------------------------------------------------------------
 
-def refresh_trending(now: datetime, campaign_ids=None, executor=None) -> None:
+def refresh_trending(now: datetime, campaign_ids=None, executor=None) -> list[int]:
     """campaign.trending_score of live campaigns (all, or the ids given) := the sum of their counting
     pledges made in the last TRENDING_WINDOW, the order the discover "trending" sort always had
-    (ties: launched later first, then higher id). Flushes nothing itself; never commits."""
+    (ties: launched later first, then higher id). Writes only the scores that changed (one SELECT, and
+    an UPDATE only when something moved: a periodic run with nothing to do writes nothing, so cached
+    pages stay valid) and returns those campaigns' ids. Never commits."""
     executor = executor if executor is not None else db.session
     campaign = Campaign.__table__
     recent = (db.select(func.coalesce(func.sum(Pledge.amount), 0))
               .where(Pledge.campaign_id == campaign.c.id, Pledge.state.in_(COUNTING_STATES),
                      Pledge.created_at >= now - TRENDING_WINDOW).scalar_subquery())
-    statement = campaign.update().where(campaign.c.state == "live").values(trending_score=recent)
+    query = db.select(campaign.c.id, recent.label("score")).where(campaign.c.state == "live")
     if campaign_ids is not None:
-        statement = statement.where(campaign.c.id.in_(list(campaign_ids)))
-    executor.execute(statement)
+        query = query.where(campaign.c.id.in_(list(campaign_ids)))
+    query = query.where(campaign.c.trending_score != recent)
+    changed = [{"_id": row.id, "_score": int(row.score)} for row in executor.execute(query)]
+    if changed:
+        executor.execute(campaign.update().where(campaign.c.id == bindparam("_id"))
+                         .values(trending_score=bindparam("_score")), changed)
+    return [row["_id"] for row in changed]
 
 
 # ---- stored HTML ---------------------------------------------------------------------------------
