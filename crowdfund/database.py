@@ -107,21 +107,25 @@ _PG_CHANGED = ("FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE (o.campaign
 
 def _pg_apply(old_sql: str, new_sql: str) -> str:
     """One statement's difference to the totals: o = the changed rows before, n = after (the table now
-    holds n). A (campaign, backer) counted before if it had a counting row in o or in the table outside n."""
+    holds n). A (campaign, backer) counts after if it has a counting row in the table; it counted before
+    if it had one once n's counting rows are taken away and o's put back. Each pair's rows in the table
+    are counted by a LATERAL lookup on ix_pledge_campaign_backer_state: a nested loop over the changed
+    pairs, never a scan of the campaign's pledges (a plain EXISTS can be planned as one)."""
     counting = f"state IN {_COUNTING_SQL}"
     return (
         f"WITH o AS ({old_sql}), n AS ({new_sql}), "
         f"amounts AS (SELECT campaign_id, sum(amount) AS delta FROM ("
         f"SELECT campaign_id, amount FROM n WHERE {counting} "
         f"UNION ALL SELECT campaign_id, -amount FROM o WHERE {counting}) d GROUP BY campaign_id), "
-        "pairs AS (SELECT campaign_id, backer_id FROM o UNION SELECT campaign_id, backer_id FROM n), "
-        "backers AS (SELECT k.campaign_id, sum("
-        "(CASE WHEN EXISTS (SELECT 1 FROM pledge p WHERE p.campaign_id = k.campaign_id "
-        f"AND p.backer_id = k.backer_id AND p.{counting}) THEN 1 ELSE 0 END) - "
-        "(CASE WHEN EXISTS (SELECT 1 FROM o WHERE o.campaign_id = k.campaign_id AND o.backer_id = k.backer_id "
-        f"AND o.{counting}) OR EXISTS (SELECT 1 FROM pledge p WHERE p.campaign_id = k.campaign_id "
-        f"AND p.backer_id = k.backer_id AND p.{counting} AND NOT EXISTS (SELECT 1 FROM n WHERE n.id = p.id)) "
-        "THEN 1 ELSE 0 END)) AS delta FROM pairs k GROUP BY k.campaign_id), "
+        "pairs AS (SELECT campaign_id, backer_id, sum(old_counting) AS old_counting, "
+        "sum(new_counting) AS new_counting FROM ("
+        f"SELECT campaign_id, backer_id, CAST({counting} AS integer) AS old_counting, 0 AS new_counting FROM o "
+        f"UNION ALL SELECT campaign_id, backer_id, 0, CAST({counting} AS integer) FROM n) x "
+        "GROUP BY campaign_id, backer_id), "
+        "backers AS (SELECT k.campaign_id, sum(CAST(now_.rows > 0 AS integer) "
+        "- CAST(now_.rows - k.new_counting + k.old_counting > 0 AS integer)) AS delta "
+        "FROM pairs k CROSS JOIN LATERAL (SELECT count(*) AS rows FROM pledge p WHERE p.campaign_id = k.campaign_id "
+        f"AND p.backer_id = k.backer_id AND p.{counting}) now_ GROUP BY k.campaign_id), "
         "changes AS (SELECT coalesce(a.campaign_id, b.campaign_id) AS campaign_id, coalesce(a.delta, 0) AS "
         "amount_delta, coalesce(b.delta, 0) AS backer_delta FROM amounts a FULL JOIN backers b "
         "ON b.campaign_id = a.campaign_id) "

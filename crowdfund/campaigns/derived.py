@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
-from flask import current_app, has_request_context
+from flask import current_app, has_app_context, has_request_context
 from sqlalchemy import bindparam, event, func, inspect
 from sqlalchemy.orm import Session, attributes
 
@@ -40,8 +40,9 @@ _PENDING = "crowdfund_derived_pending"
 
 @contextmanager
 def _urls():
-    """Image addresses need a request to be built; outside one (CLI, jobs, migrations) use PUBLIC_URL's."""
-    if has_request_context():
+    """Image addresses need a request to be built; outside one (CLI, jobs, migrations) use PUBLIC_URL's.
+    (Without an app at all nothing can hold a gallery image address: Markdown renders without one.)"""
+    if has_request_context() or not has_app_context():
         yield
         return
     with current_app.test_request_context("/", base_url=current_app.config.get("PUBLIC_URL") or None):
@@ -87,19 +88,26 @@ def totals_differences(campaign_ids=None) -> list[tuple[int, str, tuple[int, int
 
 # ---- trending ------------------------------------------------------------------------------------
 
-def refresh_trending(now: datetime, campaign_ids=None, executor=None) -> None:
+def refresh_trending(now: datetime, campaign_ids=None, executor=None) -> list[int]:
     """campaign.trending_score of live campaigns (all, or the ids given) := the sum of their counting
     pledges made in the last TRENDING_WINDOW, the order the discover "trending" sort always had
-    (ties: launched later first, then higher id). Flushes nothing itself; never commits."""
+    (ties: launched later first, then higher id). Writes only the scores that changed (one SELECT, and
+    an UPDATE only when something moved: a periodic run with nothing to do writes nothing, so cached
+    pages stay valid) and returns those campaigns' ids. Never commits."""
     executor = executor if executor is not None else db.session
     campaign = Campaign.__table__
     recent = (db.select(func.coalesce(func.sum(Pledge.amount), 0))
               .where(Pledge.campaign_id == campaign.c.id, Pledge.state.in_(COUNTING_STATES),
                      Pledge.created_at >= now - TRENDING_WINDOW).scalar_subquery())
-    statement = campaign.update().where(campaign.c.state == "live").values(trending_score=recent)
+    query = db.select(campaign.c.id, recent.label("score")).where(campaign.c.state == "live")
     if campaign_ids is not None:
-        statement = statement.where(campaign.c.id.in_(list(campaign_ids)))
-    executor.execute(statement)
+        query = query.where(campaign.c.id.in_(list(campaign_ids)))
+    query = query.where(campaign.c.trending_score != recent)
+    changed = [{"_id": row.id, "_score": int(row.score)} for row in executor.execute(query)]
+    if changed:
+        executor.execute(campaign.update().where(campaign.c.id == bindparam("_id"))
+                         .values(trending_score=bindparam("_score")), changed)
+    return [row["_id"] for row in changed]
 
 
 # ---- stored HTML ---------------------------------------------------------------------------------
@@ -187,9 +195,8 @@ def _before_flush(session, _context, _instances) -> None:
         if fields:
             state = inspect(obj)
             for source, html in fields:
-                if obj in new or _changed(state, source):
-                    with _urls():
-                        setattr(obj, html, str(render_markdown(getattr(obj, source))))
+                if obj in new or _changed(state, source):  # no gallery: no image address to build
+                    setattr(obj, html, str(render_markdown(getattr(obj, source))))
         fields = GALLERY_FIELDS.get(model)
         if fields:
             state = inspect(obj)
@@ -232,17 +239,19 @@ def _after_flush_postexec(session, _context) -> None:
                 connection, Campaign, GALLERY_FIELDS[Campaign], Campaign.__table__.c.id.in_(ids), galleries)]
             stored += [(Update, *row) for row in _render_rows(
                 connection, Update, GALLERY_FIELDS[Update], Update.__table__.c.campaign_id.in_(ids), galleries)]
+        batches: dict[tuple[type, str], list[dict]] = {}
         for obj in objects:
             model = type(obj)
             campaign_id = obj.id if model is Campaign else obj.campaign_id
             if campaign_id in campaign_ids:
                 continue  # done above
-            table = model.__table__
             for source, html_column in GALLERY_FIELDS[model]:
                 html = str(render_markdown(getattr(obj, source), galleries.get(campaign_id, [])))
                 if html != obj.__dict__.get(html_column):
-                    _store(connection, table, html_column, [{"_id": obj.id, "_html": html}])
+                    batches.setdefault((model, html_column), []).append({"_id": obj.id, "_html": html})
                     stored.append((model, obj.id, html_column, html))
+        for (model, html_column), rows in batches.items():
+            _store(connection, model.__table__, html_column, rows)
     for model, row_id, column, html in stored:
         obj = session.identity_map.get(session.identity_key(model, row_id))
         if obj is not None:

@@ -8,7 +8,6 @@ from crowdfund.campaigns.services import campaign_for_founder, campaign_for_view
 from crowdfund.clock import utcnow
 from crowdfund.errors import NotAllowed
 from crowdfund.extensions import db
-from crowdfund.markdown import render_markdown
 from crowdfund.personal import filler
 from crowdfund.updates import services
 from crowdfund.updates.forms import UpdateForm
@@ -139,8 +138,8 @@ def feed(slug):
     """An Atom feed of the campaign's public updates (backers-only ones are never in it)."""
     campaign = campaign_for_viewer(slug, None, with_details=True)
     updates = services.public_updates_of(campaign)
-    # Plain strings, so the XML template escapes the HTML into the entry's text.
-    entries = [(update, str(render_markdown(update.body, campaign.gallery))) for update in updates]
+    # Plain strings (the HTML stored at save time), so the XML template escapes it into the entry's text.
+    entries = [(update, update.body_html) for update in updates]
     response = make_response(render_template("updates/feed.xml", campaign=campaign, entries=entries,
                                              updated=updates[0].created_at if updates else campaign.launched_at
                                              or campaign.created_at))

@@ -160,3 +160,30 @@ def test_the_migration_fills_the_stored_html_and_totals_of_existing_rows(fresh_a
     assert (row.pledged_amount, row.backer_count, row.trending_score) == (5000, 1, 5000)
     bio = db.session.execute(text("SELECT bio_html FROM \"user\" WHERE id = :id"), {"id": founder_id}).scalar_one()
     assert bio == "<p>I <em>bake</em>.</p>\n"
+
+
+def test_refresh_all_fills_every_derived_column_of_rows_written_in_sql_and_does_not_commit(
+        app, make_campaign, make_pledge, make_user):
+    """bench/seed.py writes rows with SQL and calls refresh_all(); it flushes, the caller commits."""
+    from crowdfund.campaigns.derived import refresh_all
+
+    campaign = make_campaign(state="live")
+    make_pledge(campaign, amount=4000, state="collected")
+    campaign_id = campaign.id
+    db.session.execute(text("UPDATE campaign SET story = 'Raw *story*', story_html = '', risks_html = '',"
+                            " pledged_amount = 1, backer_count = 7, trending_score = 0 WHERE id = :id"),
+                       {"id": campaign_id})
+    db.session.execute(text("UPDATE reward_tier SET description_html = '' WHERE campaign_id = :id"), {"id": campaign_id})
+    db.session.commit()
+
+    def columns():
+        return db.session.execute(text(
+            "SELECT c.story_html, c.risks_html, c.pledged_amount, c.backer_count, c.trending_score,"
+            " t.description_html FROM campaign c JOIN reward_tier t ON t.campaign_id = c.id WHERE c.id = :id"),
+            {"id": campaign_id}).one()
+
+    refresh_all()
+    assert tuple(columns()) == ("<p>Raw <em>story</em></p>\n", "<p>Oven delivery can slip by a month; we have a "
+                                "backup supplier.</p>\n", 4000, 1, 4000, "<p>A loaf every week for a month</p>\n")
+    db.session.rollback()  # refresh_all only flushed
+    assert tuple(columns())[2:4] == (1, 7)
