@@ -359,9 +359,11 @@ def test_xss_corpus_runs_nothing_on_the_page_the_profile_or_the_editor_preview(
     founder.bio = XSS_TEXT
     live = make_campaign(founder=founder, state="live", title="A live campaign", story=XSS_TEXT)
     live.risks = XSS_TEXT
-    db.session.execute(db.update(RewardTier).where(RewardTier.campaign_id == live.id).values(description=XSS_TEXT))
-    first_milestone = db.select(db.func.min(Milestone.id)).where(Milestone.campaign_id == live.id).scalar_subquery()
-    db.session.execute(db.update(Milestone).where(Milestone.id == first_milestone).values(description=XSS_TEXT))
+    # Through the ORM, as the app saves them: the stored HTML is rendered when the text is flushed.
+    for tier in db.session.execute(db.select(RewardTier).where(RewardTier.campaign_id == live.id)).scalars():
+        tier.description = XSS_TEXT
+    db.session.execute(db.select(Milestone).where(Milestone.campaign_id == live.id)
+                       .order_by(Milestone.id).limit(1)).scalar_one().description = XSS_TEXT
     draft = make_campaign(founder=founder, title="A draft being written")
     live_slug, draft_slug, founder_id = live.slug, draft.slug, founder.id
     db.session.commit()
