@@ -10,7 +10,7 @@ from crowdfund import page_cache
 from crowdfund.comments.models import Comment, CommentReport
 from crowdfund.extensions import db
 from crowdfund.notifications.models import Follow
-from tests.conftest import PASSWORD
+from conftest import PASSWORD
 
 pytestmark = pytest.mark.page_cache
 
