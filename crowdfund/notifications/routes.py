@@ -1,5 +1,5 @@
 """Following campaigns, and the one-click unsubscribe link every notification email carries."""
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -31,10 +31,11 @@ def follow_boxes(markers: list[tuple[int, ...]]) -> list[str]:
     """The follow box of a shared campaign page, for this viewer (the campaign is the request's)."""
     from crowdfund.campaigns.models import Campaign
 
+    template = current_app.jinja_env.get_template("notifications/_follow.html")
     boxes = []
     for (campaign_id,) in markers:
         campaign = db.session.get(Campaign, campaign_id)
-        boxes.append(render_template("notifications/_follow.html", campaign=campaign,
+        boxes.append(template.render(campaign=campaign, current_user=current_user,
                                      is_owner=current_user.is_authenticated and current_user.id == campaign.founder_id))
     return boxes
 

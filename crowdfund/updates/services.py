@@ -248,6 +248,16 @@ def _requested_since(campaign: Campaign, user_id: int, since: datetime | None) -
     return db.session.execute(query).scalar()
 
 
+def _silence_and_request(campaign: Campaign, user_id: int) -> tuple[datetime | None, datetime | None]:
+    """(silent_since, the user's request during this silence or None), in one query."""
+    latest_update, latest_request = db.session.execute(db.select(
+        db.select(db.func.max(Update.created_at)).where(Update.campaign_id == campaign.id).scalar_subquery(),
+        db.select(db.func.max(UpdateRequest.created_at)).where(
+            UpdateRequest.campaign_id == campaign.id, UpdateRequest.user_id == user_id).scalar_subquery())).one()
+    since = latest_update or campaign.launched_at
+    return since, latest_request if latest_request is not None and (since is None or latest_request >= since) else None
+
+
 def request_count(campaign: Campaign, since: datetime | None) -> int:
     """How many backers asked for an update since `since` (each counted once)."""
     query = db.select(db.func.count(db.distinct(UpdateRequest.user_id))).where(
@@ -302,11 +312,15 @@ def accountability(campaign: Campaign, user, now: datetime | None = None, backer
     backs = user.id != campaign.founder_id and (is_backer(user, campaign) if backer is None else backer)
     if not staff and not backs:
         return Accountability()  # nothing to show a visitor who is neither backer nor staff
-    since = silent_since(campaign)
-    count = request_count(campaign, since) if staff else None
-    if not backs:
-        return Accountability(request_count=count, silent_since=since)
-    requested = _requested_since(campaign, user.id, since)
+    if not staff:  # a backer: the silence and their own latest request, in one query
+        since, requested = _silence_and_request(campaign, user.id)
+        count = None
+    else:
+        since = silent_since(campaign)
+        count = request_count(campaign, since)
+        if not backs:
+            return Accountability(request_count=count, silent_since=since)
+        requested = _requested_since(campaign, user.id, since)
     long_silence = since is None or now - since >= SILENCE_BEFORE_REQUEST
     return Accountability(can_request=long_silence and requested is None, requested_on=requested,
                           request_count=count, silent_since=since)
