@@ -135,6 +135,9 @@ class Config:
     # kept at most this many seconds, made stale by any write; 0 turns it off. Redis (shared by every
     # worker) when CACHE_REDIS_URL is set, else in the process (one process only: the default run).
     PAGE_CACHE_SECONDS = int(_env("PAGE_CACHE_SECONDS", 30))
+    # ... and a page whose clock-driven text changes by the hour or slower (a campaign with more than an
+    # hour left, or ended): writes make pages stale at once whatever these say; they only bound "3 days left".
+    PAGE_CACHE_SLOW_CLOCK_SECONDS = int(_env("PAGE_CACHE_SLOW_CLOCK_SECONDS", 300))
     # While one request makes a stale page again, others get the last one, if it is no older than this.
     PAGE_CACHE_STALE_SECONDS = int(_env("PAGE_CACHE_STALE_SECONDS", 60))
     CACHE_REDIS_URL = _env("CACHE_REDIS_URL")

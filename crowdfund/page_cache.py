@@ -46,7 +46,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
-from flask import current_app, g, has_app_context, request, session
+from flask import current_app, g, has_app_context, has_request_context, request, session
 from flask_caching import Cache
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
@@ -65,6 +65,8 @@ CLAIM_SECONDS = 10
 # What this request found: its key and the versions it read; whether it was answered from the cache;
 # whether it holds the claim to render its page.
 KEY_ENVIRON, HIT_ENVIRON, CLAIM_ENVIRON = "crowdfund.page_cache_key", "crowdfund.page_cache_hit", "crowdfund.page_cache_claim"
+# This request's page changes with the clock by the hour or slower; what it is built on is fresh until then.
+SLOW_CLOCK_ENVIRON, FRESH_UNTIL_ENVIRON = "crowdfund.page_cache_slow_clock", "crowdfund.page_cache_fresh_until"
 # Response headers that belong to one response, never to a stored page.
 PER_RESPONSE_HEADERS = frozenset({"set-cookie", "x-request-id", "content-length"})
 
@@ -80,7 +82,8 @@ def register(app) -> None:
         return
     stale_seconds = app.config.get("PAGE_CACHE_STALE_SECONDS", 60)
     retry_seconds = float(app.config.get("PAGE_CACHE_RETRY_SECONDS", 5))
-    settings = {"CACHE_DEFAULT_TIMEOUT": seconds + stale_seconds,
+    slow_seconds = max(int(app.config.get("PAGE_CACHE_SLOW_CLOCK_SECONDS", seconds)), seconds)
+    settings = {"CACHE_DEFAULT_TIMEOUT": slow_seconds + stale_seconds,
                 "CACHE_KEY_PREFIX": app.config.get("PAGE_CACHE_PREFIX", "crowdfund:")}
     if app.config.get("CACHE_REDIS_URL"):
         settings.update(CACHE_TYPE="RedisCache", CACHE_REDIS_URL=app.config["CACHE_REDIS_URL"],
@@ -91,7 +94,7 @@ def register(app) -> None:
     cache.init_app(app, config=settings)
     app.extensions["crowdfund_page_cache"] = PageCache(app.extensions["cache"][cache], seconds,
                                                        shared=bool(app.config.get("CACHE_REDIS_URL")),
-                                                       retry_seconds=retry_seconds)
+                                                       retry_seconds=retry_seconds, slow_seconds=slow_seconds)
     # Registered last (create_app): the other before_request functions (the request id) run first,
     # and every after_request one (security headers, a fresh request id) runs on a hit too.
     app.before_request(serve_from_cache)
@@ -108,8 +111,9 @@ class PageCache:
     else in this object. Also what this process learnt of campaign slugs (a campaign's slug never
     changes), so that a write names its campaign's version without asking the database."""
 
-    def __init__(self, backend, seconds: int, shared: bool, retry_seconds: float = 5):
+    def __init__(self, backend, seconds: int, shared: bool, retry_seconds: float = 5, slow_seconds: int | None = None):
         self.backend, self.seconds, self.shared, self.retry_seconds = backend, seconds, shared, retry_seconds
+        self.slow_seconds = slow_seconds or seconds
         self._local: dict[str, int] = {}
         self.slugs: dict[int, str] = {}  # campaign id -> slug
         self._down_until = None  # while Redis is taken as away: the monotonic time to try it again
@@ -169,8 +173,22 @@ class PageCache:
     def release(self, key) -> None:
         self.backend.delete("claim:" + key)
 
-    def store(self, key, versions, *content) -> None:
-        self.backend.set(key, (versions, _now() + self.seconds, *content))
+    def store(self, key, versions, *content) -> float:
+        """Store content made under versions, fresh until the time returned (this request's: see
+        slow_clock; a page built on a stored fragment is fresh as long as that fragment)."""
+        fresh_until = request.environ.get(FRESH_UNTIL_ENVIRON) if has_request_context() else None
+        if fresh_until is None:
+            slow = has_request_context() and request.environ.get(SLOW_CLOCK_ENVIRON)
+            fresh_until = _now() + (self.slow_seconds if slow else self.seconds)
+        self.backend.set(key, (versions, fresh_until, *content))
+        return fresh_until
+
+
+def slow_clock() -> None:
+    """Said by a view whose page's clock-driven text changes by the hour or slower ("20 days left",
+    an end date): it stays fresh PAGE_CACHE_SLOW_CLOCK_SECONDS instead of PAGE_CACHE_SECONDS (writes
+    make it stale at once either way)."""
+    request.environ[SLOW_CLOCK_ENVIRON] = True
 
 
 def usable(stored, versions) -> bool:
@@ -298,6 +316,7 @@ def fragment(name: str, versions: tuple[str, ...], render: Callable[[], tuple[ob
     try:
         current, stored = cache.lookup(key, (ALL, *versions))
         if usable(stored, current):
+            request.environ[FRESH_UNTIL_ENVIRON] = stored[1]
             return stored[2]
         claimed = cache.claim(key)
     except Exception:
@@ -315,7 +334,7 @@ def fragment(name: str, versions: tuple[str, ...], render: Callable[[], tuple[ob
                 _unreachable(cache, f"a claim lasts {CLAIM_SECONDS} s")
     if storable and None not in current:
         try:
-            cache.store(key, current, made)
+            request.environ[FRESH_UNTIL_ENVIRON] = cache.store(key, current, made)
         except Exception:
             _unreachable(cache)
     return made

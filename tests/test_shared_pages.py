@@ -193,3 +193,28 @@ def test_a_signed_in_listing_page_comes_from_the_stored_body(live, make_user, lo
 
     assert made == [] and "Oven for the corner bakery" in page and "Cleo Cook" in page
     assert len(statements) == 1, "\n".join(statements)  # the user, with their log-in session
+
+
+@pytest.mark.parametrize("silent_days", [40, 5])
+def test_the_request_box_is_each_backers_own(make_campaign, make_user, make_pledge, login, silent_days):
+    from datetime import timedelta
+
+    from crowdfund.clock import utcnow
+    from crowdfund.updates.models import UpdateRequest
+
+    campaign = make_campaign(state="live", duration_days=60, launched_at=utcnow() - timedelta(days=silent_days))
+    asked, waiting = make_user(), make_user()
+    for backer in (asked, waiting):
+        make_pledge(campaign, backer=backer)
+    if silent_days > 30:
+        db.session.add(UpdateRequest(campaign_id=campaign.id, user_id=asked.id, created_at=utcnow() - timedelta(days=1)))
+        db.session.commit()
+
+    asked_page = text_of(login(asked), f"/c/{campaign.slug}")
+    waiting_page = text_of(login(waiting), f"/c/{campaign.slug}")
+
+    if silent_days > 30:
+        assert "You asked for an update on" in asked_page and "Request an update</button>" not in asked_page
+        assert "Request an update</button>" in waiting_page and "You asked for an update" not in waiting_page
+    else:  # a short silence: nothing to ask yet, for anyone
+        assert "Request an update</button>" not in asked_page + waiting_page

@@ -1,3 +1,5 @@
+from datetime import timezone
+
 from flask import (
     Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for,
 )
@@ -22,7 +24,7 @@ from crowdfund.extensions import db
 from crowdfund.http_errors import widget_content_security_policy
 from crowdfund.markdown import render_markdown
 from crowdfund.moderation.services import audit_log_query
-from crowdfund.page_cache import campaign_version
+from crowdfund.page_cache import campaign_version, slow_clock
 from crowdfund.personal import shared_page
 from crowdfund.pledges.services import pledged_totals
 from crowdfund.templating import absolute_url
@@ -111,6 +113,9 @@ def campaign_page(slug: str, kind: str) -> dict:
     asked may be older than the versions the body is stored under)."""
     campaign = services.campaign_for_viewer(slug, current_user, with_details=True, fresh=True)
     pledged, backers = campaign.pledged_amount, campaign.backer_count  # kept by the pledge triggers
+    now = utcnow()
+    if campaign.state != "live" or campaign.seconds_left(now) >= 3600:
+        slow_clock()  # "20 days left", "5 hours left", "ended 3 May": fine for minutes
     founder_credit = founder_summary(campaign.founder_id)
     facts = founder_credit["profile"].facts if founder_credit["profile"] is not None else None
     launched = (facts or {}).get("campaigns_launched")
@@ -120,8 +125,11 @@ def campaign_page(slug: str, kind: str) -> dict:
     founder_stats = {"launched": launched}
     is_owner = kind == "founder"
     updates, update_count = latest_updates_of(campaign)
+    seen = updates[0].created_at if updates else campaign.launched_at  # never later than the silence began
+    silence_seen_at = int(seen.replace(tzinfo=timezone.utc).timestamp()) if seen else None
     return dict(
-        campaign=campaign, viewer=kind, pledged=pledged, backers=backers, now=utcnow(),
+        silence_seen_at=silence_seen_at,
+        campaign=campaign, viewer=kind, pledged=pledged, backers=backers, now=now,
         updates=updates, update_count=update_count, latest_update=updates[0].created_at if updates else None,
         update_reader=kind in ("backer", "founder", "moderator"),
         percent=money.percent(pledged, campaign.goal), founder_stats=founder_stats, is_owner=is_owner,

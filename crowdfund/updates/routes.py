@@ -1,3 +1,5 @@
+from datetime import datetime, timezone
+
 from flask import (
     Blueprint, abort, flash, get_template_attribute, make_response, redirect, render_template, request, url_for,
 )
@@ -34,13 +36,24 @@ BACKER_OF = "crowdfund.backer_of"
 
 @filler("request-box")
 def request_boxes(markers: list[tuple[int, ...]]) -> list[str]:
-    """"Request an update" on a shared campaign page, for this viewer."""
+    """"Request an update" on a shared campaign page, for this viewer. A marker may carry when the body
+    saw the campaign's silence begin (seconds since the epoch, never later than it really began): a
+    silence shorter than the wait has nothing to show a backer — no button, no request of theirs
+    during it — so no query."""
     from crowdfund.campaigns.models import Campaign
 
     box = get_template_attribute("_macros/updates.html", "request_box")
     known = request.environ.get(BACKER_OF, {})
-    return [str(box(campaign, services.accountability(campaign, current_user, backer=known.get(campaign.id))))
-            for campaign in (db.session.get(Campaign, campaign_id) for (campaign_id,) in markers)]
+    now = utcnow()
+    boxes = []
+    for campaign_id, *silent_since in markers:
+        campaign = db.session.get(Campaign, campaign_id)
+        if silent_since and current_user.id != campaign.founder_id and not current_user.is_moderator and \
+                now - datetime.fromtimestamp(silent_since[0], timezone.utc).replace(tzinfo=None) < services.SILENCE_BEFORE_REQUEST:
+            boxes.append("")
+            continue
+        boxes.append(str(box(campaign, services.accountability(campaign, current_user, backer=known.get(campaign.id)))))
+    return boxes
 
 
 @bp.app_template_global()
