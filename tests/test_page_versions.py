@@ -10,7 +10,7 @@ from crowdfund.extensions import db
 from crowdfund.pledges.models import Pledge
 from crowdfund.pledges.services import transition_where
 from crowdfund.ticker import run_periodic_jobs
-from conftest import PASSWORD
+PASSWORD = "correct horse battery"  # what make_user gives every user (tests/conftest.py)
 
 pytestmark = pytest.mark.page_cache
 

@@ -10,7 +10,7 @@ from crowdfund import page_cache
 from crowdfund.comments.models import Comment, CommentReport
 from crowdfund.extensions import db
 from crowdfund.notifications.models import Follow
-from conftest import PASSWORD
+PASSWORD = "correct horse battery"  # what make_user gives every user (tests/conftest.py)
 
 pytestmark = pytest.mark.page_cache
 
