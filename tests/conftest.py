@@ -131,7 +131,16 @@ def _sqlite_tests_skip_fsync(dbapi_connection, _record):
 # cache's invalidation and faults keeps both databases.
 SQLITE_ONLY_PATHS = ("tests/media/", "tests/comments/", "tests/test_input_layer.py",
                      "tests/test_headers_and_cookies.py", "tests/campaigns/test_draft_items.py",
-                     "tests/campaigns/test_drafting.py", "tests/browser/")
+                     "tests/campaigns/test_drafting.py", "tests/browser/",
+                     # pages and forms over plain ORM reads and writes (their services' SQL runs on
+                     # PostgreSQL in the money, search, derived-column, page-version and fault tests)
+                     "tests/accounts/test_signup.py", "tests/accounts/test_password_reset.py",
+                     "tests/accounts/test_profile.py", "tests/accounts/test_email_verification.py",
+                     "tests/accounts/test_emails_after_the_request.py", "tests/accounts/test_cli.py",
+                     "tests/moderation/", "tests/updates/test_reports.py", "tests/updates/test_updates.py",
+                     "tests/campaigns/test_campaign_page.py", "tests/campaigns/test_permissions.py",
+                     # the demo's content is the same on both (loading it on PostgreSQL: tests/test_app.py)
+                     "tests/test_demo_credit.py")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -185,7 +185,7 @@ PREFIX = [("launch", 0, 0), ("launch", 1, 0), ("pledge", 0, 0), ("pledge", 0, 1)
 
 
 def test_stored_profile_always_equals_a_recompute(app, make_user, make_campaign):
-    @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(steps)
     def run(sequence):
         world = World(make_user, make_campaign)
