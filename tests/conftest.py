@@ -182,7 +182,15 @@ def _empty_tables():
     tables = [t.name for t in reversed(db.metadata.sorted_tables) if t.name != "category"]
     with db.engine.begin() as connection:
         if connection.dialect.name == "postgresql":
-            connection.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+            # Only the tables the test wrote, by DELETE, their id sequences restarted: a TRUNCATE of every
+            # table made new files for each (~0.45 s a test, a third of a short PostgreSQL test).
+            written = connection.execute(text(" UNION ALL ".join(
+                f"SELECT '{t}' WHERE EXISTS (SELECT 1 FROM \"{t}\")" for t in tables))).scalars().all()
+            for table in (t for t in tables if t in set(written)):
+                connection.execute(text(f'DELETE FROM "{table}"'))
+                if "id" in db.metadata.tables[table].c and db.metadata.tables[table].c.id.autoincrement is not False:
+                    connection.execute(text(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), 1, false) "
+                                            f"WHERE pg_get_serial_sequence('\"{table}\"', 'id') IS NOT NULL"))
         else:
             for table in tables:
                 connection.execute(text(f'DELETE FROM "{table}"'))
