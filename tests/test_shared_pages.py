@@ -218,3 +218,30 @@ def test_the_request_box_is_each_backers_own(make_campaign, make_user, make_pled
         assert "Request an update</button>" in waiting_page and "You asked for an update" not in waiting_page
     else:  # a short silence: nothing to ask yet, for anyone
         assert "Request an update</button>" not in asked_page + waiting_page
+
+
+def test_with_redis_away_signed_in_pages_are_made_for_each_request_and_nothing_is_lost(
+        app, make_campaign, make_user, make_pledge):
+    """The shared bodies live in Redis: with Redis refusing connections a signed-in backer still gets
+    their page (made for them, with their own name and the latest totals), and what they post is kept."""
+    from crowdfund import create_app
+
+    broken = create_app({**app.config, "CACHE_REDIS_URL": "redis://127.0.0.1:9/0"})  # nothing listens on 9
+    campaign = make_campaign(state="live", title="Kiln with Redis away")
+    backer = make_user(display_name="Dora Potter")
+    make_pledge(campaign, backer=backer, amount=5_000)
+    url = f"/c/{campaign.slug}"
+
+    with broken.app_context():
+        client = broken.test_client()
+        assert client.post("/login", data={"email": backer.email, "password": PASSWORD}).status_code == 302
+        first = client.get(url)
+        posted = client.post(f"{url}/comments", data={"body": "Still here while the cache is down"})
+        make_pledge(campaign, amount=42_000)
+        after = client.get(url)
+
+    assert first.status_code == 200 and "Dora Potter" in first.get_data(as_text=True)
+    assert posted.status_code == 303
+    assert Comment.query.filter_by(body="Still here while the cache is down").count() == 1
+    page = after.get_data(as_text=True)
+    assert after.status_code == 200 and "Still here while the cache is down" in page and "$470" in page
